@@ -1,0 +1,1 @@
+"""Singer tap for the OpenAI Compliance Logs Platform."""

@@ -1,0 +1,122 @@
+"""The JSON Schemas of the event streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+
+from tap_openai_compliance.schemas import event_schema
+
+TYPES_WITH_SCHEMA_FILE = [
+    "AUTH_LOG",
+    "AUDIT_LOG",
+    "APP_LOG",
+    "APP_AUTH_LOG",
+    "CODEX_LOG",
+    "CODEX_SECURITY_LOG",
+    "CUSTOM_AGENTS_LOG",
+    "CONVERSATION_MESSAGE",
+]
+ENVELOPE_PROPERTIES = {"event_id", "type", "timestamp", "principal", "actor"}
+ANY_TYPE = ["array", "boolean", "number", "object", "string", "null"]
+
+
+def _property_schemas(schema: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every property and array item schema under ``schema``, with its path."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for name, child in schema.get("properties", {}).items():
+        found.append((f"{path}.{name}", child))
+        found.extend(_property_schemas(child, f"{path}.{name}"))
+    if schema.get("items"):
+        found.append((f"{path}[]", schema["items"]))
+        found.extend(_property_schemas(schema["items"], f"{path}[]"))
+    return found
+
+
+def _validator(schema: dict[str, Any]) -> Draft7Validator:
+    """A Draft 7 validator of ``schema`` that checks formats."""
+    return Draft7Validator(schema, format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_schema_is_a_valid_draft7_schema_keyed_on_event_id(event_type: str) -> None:
+    schema = event_schema(event_type)
+    Draft7Validator.check_schema(schema)
+    assert schema["type"] == "object"
+    assert schema["additionalProperties"] is True
+    assert schema["required"] == ["event_id"]
+    assert schema["properties"]["event_id"]["type"] == "string"
+    assert schema["properties"]["timestamp"]["format"] == "date-time"
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_type_specific_properties_are_merged_into_the_envelope(event_type: str) -> None:
+    properties = set(event_schema(event_type)["properties"])
+    assert properties > ENVELOPE_PROPERTIES
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_every_property_but_event_id_is_nullable_and_nested_values_are_open(
+    event_type: str,
+) -> None:
+    schema = event_schema(event_type)
+    for path, child in _property_schemas(schema, "$"):
+        if path == "$.event_id" or not child or child["type"] == ANY_TYPE:
+            continue
+        assert len(child["type"]) == 2, path
+        assert child["type"][1] == "null", path
+        if child["type"][0] == "object":
+            assert child["additionalProperties"] is True, path
+            assert child["properties"], path
+        if child["type"][0] == "array":
+            assert "items" in child, path
+
+
+@pytest.mark.parametrize(
+    "event_type", ["COSTS", "CHATGPT_PLUGIN_SPREADSHEET", "SOME_NEW_LOG", "envelope", "../envelope"]
+)
+def test_a_type_without_schema_file_gets_the_envelope_only(event_type: str) -> None:
+    schema = event_schema(event_type)
+    Draft7Validator.check_schema(schema)
+    assert set(schema["properties"]) == ENVELOPE_PROPERTIES
+    assert schema["required"] == ["event_id"]
+    assert schema["additionalProperties"] is True
+
+
+def test_each_call_returns_a_fresh_copy() -> None:
+    schema = event_schema("AUTH_LOG")
+    schema["properties"]["actor"]["properties"].clear()
+    schema["required"].append("type")
+    assert event_schema("AUTH_LOG")["properties"]["actor"]["properties"]
+    assert event_schema("SOME_NEW_LOG")["required"] == ["event_id"]
+
+
+def test_an_event_without_event_id_is_invalid() -> None:
+    validator = _validator(event_schema("AUTH_LOG"))
+    assert not validator.is_valid({"type": "AUTH_LOG"})
+    assert not validator.is_valid({"event_id": None, "type": "AUTH_LOG"})
+
+
+def test_unknown_fields_and_nulls_are_accepted() -> None:
+    event = {
+        "event_id": "ca000000-0000-0000-0000-000000000008",
+        "type": "CUSTOM_AGENTS_LOG",
+        "timestamp": "2026-03-10T18:15:21Z",
+        "principal": None,
+        "actor": {
+            "type": "AGENT",
+            "id": "agent-harness-123",
+            "agent_runtime": {"id": "runtime-123", "delegator": {"type": "ACCOUNT_USER"}},
+            "brand_new": {"nested": [1, 2]},
+        },
+        "event_type": None,
+        "event_details": {
+            "detail_type": "AGENT_UPDATED",
+            "agent_fields": {"tools": {"web_search": [{"x": 1}], "widget_tools": [{"y": 2}]}},
+            "brand_new": 1.5,
+        },
+        "brand_new_top_level": "kept",
+    }
+    assert _validator(event_schema("CUSTOM_AGENTS_LOG")).is_valid(event)

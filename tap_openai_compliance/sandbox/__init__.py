@@ -1,0 +1,33 @@
+"""A local fake of the Compliance Logs Platform, for tests, the demo and benchmarks."""
+
+from tap_openai_compliance.sandbox.data import (
+    DEMO_ORGANIZATION_ID,
+    DEMO_WORKSPACE_ID,
+    build_demo_dataset,
+    make_event,
+    templates,
+)
+from tap_openai_compliance.sandbox.server import (
+    FakeComplianceAPI,
+    Fault,
+    LogFile,
+    RequestRecord,
+    encode_jsonl,
+    format_timestamp,
+    parse_timestamp,
+)
+
+__all__ = [
+    "DEMO_ORGANIZATION_ID",
+    "DEMO_WORKSPACE_ID",
+    "FakeComplianceAPI",
+    "Fault",
+    "LogFile",
+    "RequestRecord",
+    "build_demo_dataset",
+    "encode_jsonl",
+    "format_timestamp",
+    "make_event",
+    "parse_timestamp",
+    "templates",
+]

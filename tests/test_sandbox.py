@@ -1,0 +1,328 @@
+"""The sandbox (the fake Compliance Logs Platform) itself, over real HTTP."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import random
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope
+from tap_openai_compliance.sandbox import (
+    FakeComplianceAPI,
+    Fault,
+    build_demo_dataset,
+    make_event,
+    parse_timestamp,
+)
+
+KEY = "sk-sandbox-test-key-0123456789"
+WS = "11111111-aaaa-4bbb-8ccc-000000000001"
+ORG = "org-testorg000000000000000001"
+T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
+EPOCH = "2000-01-01T00:00:00Z"
+
+
+@pytest.fixture
+def api() -> Iterator[FakeComplianceAPI]:
+    with FakeComplianceAPI(api_key=KEY, unscoped_keys={"sk-no-scope-0000000000"}) as fake:
+        fake.add_principal(Scope.ORGANIZATION, ORG)
+        yield fake
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {KEY}"
+        yield session
+
+
+def add_files(api: FakeComplianceAPI, count: int, event_type: str = "AUTH_LOG") -> list[str]:
+    """``count`` small files, one hour apart from T0."""
+    return [
+        api.add_log_file(Scope.WORKSPACE, WS, event_type, [{"n": n}], T0 + timedelta(hours=n))
+        for n in range(count)
+    ]
+
+
+def listing(
+    api: FakeComplianceAPI,
+    http: requests.Session,
+    *,
+    after: str = EPOCH,
+    event_type: str = "AUTH_LOG",
+    path: str = f"workspaces/{WS}",
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> requests.Response:
+    query = {"event_type": event_type, "after": after, **params}
+    return http.get(f"{api.api_url}/{path}/logs", params=query, headers=headers, timeout=5)
+
+
+def download(api: FakeComplianceAPI, http: requests.Session, file_id: str) -> requests.Response:
+    return http.get(f"{api.api_url}/workspaces/{WS}/logs/{file_id}", timeout=5)
+
+
+def test_listing_pages_in_end_time_order_with_an_inclusive_after(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    ids = add_files(api, 5)
+
+    first = listing(api, http, limit=2).json()
+    assert [f["id"] for f in first["data"]] == ids[:2]
+    assert first["has_more"] is True
+    assert first["last_end_time"] == "2026-07-01T01:00:00.000000Z"
+
+    second = listing(api, http, after=first["last_end_time"], limit=2).json()
+    assert [f["id"] for f in second["data"]] == ids[1:3]  # the boundary file comes back
+
+    last = listing(api, http, after="2026-07-01T04:00:00+00:00", limit=2).json()
+    assert ([f["id"] for f in last["data"]], last["has_more"]) == ([ids[4]], False)
+
+
+def test_exclusive_after_skips_the_boundary_and_ties_keep_insertion_order(
+    http: requests.Session,
+) -> None:
+    with FakeComplianceAPI(api_key=KEY, after_exclusive=True) as api:
+        ids = [api.add_log_file("workspaces", WS, "AUTH_LOG", b"{}\n", T0) for _ in range(3)]
+        later = api.add_log_file("workspaces", WS, "AUTH_LOG", b"{}\n", "2026-07-01T00:00:00.5Z")
+        assert [f["id"] for f in listing(api, http).json()["data"]] == [*ids, later]
+        page = listing(api, http, after="2026-07-01T00:00:00Z").json()
+        assert [f["id"] for f in page["data"]] == [later]
+
+
+def test_an_empty_page_has_a_null_last_end_time(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    add_files(api, 1)
+    page = listing(api, http, after="2030-01-01T00:00:00.123Z")
+    assert page.json() == {"data": [], "has_more": False, "last_end_time": None}
+
+
+def test_listing_entries_describe_the_served_bytes(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", [{"a": 1}, {"b": "é"}], T0)
+    entry = listing(api, http).json()["data"][0]
+    body = download(api, http, file_id).content
+    assert body == b'{"a":1}\n{"b":"\xc3\xa9"}\n'
+    assert entry["file_size"] == len(body)
+    assert entry["file_sha256"] == hashlib.sha256(body).hexdigest()
+    assert entry["event_type"] == "AUTH_LOG"
+    assert api.events_of(file_id) == [{"a": 1}, {"b": "é"}]
+
+
+@pytest.mark.parametrize(
+    ("params", "loc"),
+    [
+        ({"limit": "101"}, ["query", "limit"]),
+        ({"limit": "0"}, ["query", "limit"]),
+        ({"after": "yesterday"}, ["query", "after"]),
+        ({"after": "2026-07-01T00:00:00"}, ["query", "after"]),
+        ({"event_type": None}, ["query", "event_type"]),
+    ],
+)
+def test_invalid_parameters_are_answered_422_fastapi_style(
+    api: FakeComplianceAPI, http: requests.Session, params: dict[str, Any], loc: list[str]
+) -> None:
+    response = listing(api, http, **params)
+    assert response.status_code == 422
+    assert [error["loc"] for error in response.json()["detail"]] == [loc]
+
+
+def test_keys_are_checked_and_never_echoed(api: FakeComplianceAPI, http: requests.Session) -> None:
+    wrong = "sk-wrong-key-abcdefghijklmnop"
+    response = listing(api, http, headers={"Authorization": f"Bearer {wrong}"})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert wrong not in response.text
+    assert requests.get(f"{api.api_url}/workspaces/{WS}/logs", timeout=5).status_code == 401
+    unscoped = listing(api, http, headers={"Authorization": "Bearer sk-no-scope-0000000000"})
+    assert unscoped.status_code == 403
+    assert unscoped.json()["error"]["type"] == "permission_error"
+
+
+def test_unknown_principals_and_files_are_404(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    response = listing(api, http, path="workspaces/no-such-workspace")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Workspace no-such-workspace not found."
+    assert listing(api, http, path="organizations/org-nope", event_type="COSTS").status_code == 404
+    assert download(api, http, "eclf_missing").status_code == 404
+
+
+def test_a_type_asked_on_the_wrong_scope_is_400(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    response = listing(api, http, path=f"organizations/{ORG}", event_type="AUTH_LOG")
+    assert response.status_code == 400
+    assert "/workspaces/{workspace_id}/logs" in response.json()["error"]["message"]
+    api.add_principal(Scope.WORKSPACE, WS)
+    assert listing(api, http, event_type="COSTS").status_code == 400
+
+
+def test_download_redirects_to_a_signed_url_fetched_without_the_key(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    (file_id,) = add_files(api, 1)
+    redirect = http.get(
+        f"{api.api_url}/workspaces/{WS}/logs/{file_id}", allow_redirects=False, timeout=5
+    )
+    assert redirect.status_code == 307
+    location = urlsplit(redirect.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}" == api.storage_url
+    assert location.netloc != urlsplit(api.api_url).netloc
+    assert "signature=" in location.query
+    assert "expires=" in location.query
+
+    assert download(api, http, file_id).status_code == 200  # requests drops the key on redirect
+    assert "authorization" not in api.storage_calls()[-1].headers
+
+    with_key = http.get(redirect.headers["Location"], timeout=5)
+    assert with_key.status_code == 400
+    assert "Only one auth mechanism allowed" in with_key.text
+
+
+def test_a_tampered_or_expired_link_is_403(api: FakeComplianceAPI, http: requests.Session) -> None:
+    (file_id,) = add_files(api, 1)
+    url = http.get(
+        f"{api.api_url}/workspaces/{WS}/logs/{file_id}", allow_redirects=False, timeout=5
+    ).headers["Location"]
+    assert requests.get(url.replace("signature=", "signature=0"), timeout=5).status_code == 403
+
+    api.inject("download", Fault.expire_link())
+    expired = download(api, http, file_id)
+    assert expired.status_code == 403
+    assert "<Code>AccessDenied</Code><Message>Request has expired</Message>" in expired.text
+
+
+def test_gzip_bodies_are_served_compressed(api: FakeComplianceAPI, http: requests.Session) -> None:
+    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", [{"a": 1}], T0, gzip=True)
+    body = download(api, http, file_id).content
+    assert body[:2] == b"\x1f\x8b"
+    assert gzip.decompress(body) == b'{"a":1}\n'
+    assert listing(api, http).json()["data"][0]["file_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_path_bodies_are_streamed_from_disk(
+    api: FakeComplianceAPI, http: requests.Session, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"n":1}\n' * 300_000)  # 2.4 MB: several chunks
+    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", path, T0)
+    response = download(api, http, file_id)
+    assert response.headers["Content-Length"] == str(path.stat().st_size)
+    assert response.content == path.read_bytes()
+
+
+def test_429_fault_carries_retry_after_and_is_consumed(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    add_files(api, 1)
+    api.inject("list", Fault.status(429, headers={"Retry-After": "1"}))
+    limited = listing(api, http)
+    assert (limited.status_code, limited.headers["Retry-After"]) == (429, "1")
+    assert listing(api, http).status_code == 200
+    assert api.pending_faults() == 0
+
+
+def test_dropped_connections_and_truncated_bodies(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    first, second = add_files(api, 2)
+    api.inject("list", Fault.drop())
+    with pytest.raises(requests.ConnectionError):
+        listing(api, http)
+    assert api.listing_calls()[-1].status == 0
+
+    api.inject("storage", Fault.truncate(), file_id=second)
+    assert len(download(api, http, first).content) > 0  # the fault waits for its file
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        download(api, http, second)
+
+
+def test_corrupt_delay_and_echo_auth_faults(api: FakeComplianceAPI, http: requests.Session) -> None:
+    (file_id,) = add_files(api, 1)
+    good = download(api, http, file_id).content
+    api.inject("storage", Fault.corrupt())
+    bad = download(api, http, file_id).content
+    assert len(bad) == len(good)
+    assert bad != good
+
+    api.inject("list", Fault.delay(0.3))
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        http.get(f"{api.api_url}/workspaces/{WS}/logs", timeout=0.05)
+
+    api.inject("list", Fault.echo_auth())
+    assert KEY in listing(api, http).text
+
+    with pytest.raises(ValueError, match="storage"):
+        api.inject("list", Fault.truncate())
+
+
+def test_rate_limit_answers_429_with_whole_seconds(http: requests.Session) -> None:
+    with FakeComplianceAPI(api_key=KEY, rate_limit=1.0) as api:
+        api.add_principal(Scope.WORKSPACE, WS)
+        assert listing(api, http).status_code == 200
+        limited = listing(api, http)
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_eight_concurrent_clients(api: FakeComplianceAPI) -> None:
+    ids = add_files(api, 16)
+
+    def fetch(file_id: str) -> bytes:
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Bearer {KEY}"
+            return download(api, session, file_id).content
+
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(fetch, ids))
+    assert [body.count(b"\n") for body in bodies] == [1] * 16
+    assert len(api.download_calls()) == len(api.storage_calls()) == 16
+
+
+def test_make_event_fills_the_envelope() -> None:
+    event = make_event("CODEX_LOG", principal_id=WS, timestamp=T0, rng=random.Random(1))
+    assert event["type"] == "CODEX_LOG"
+    assert event["principal"]["id"] == event["workspace_id"] == WS
+    assert event["timestamp"] == "2026-07-01T00:00:00.000000Z"
+    assert len(event["event_id"]) == 36
+
+
+def test_demo_dataset_covers_every_type_with_its_quirks(http: requests.Session) -> None:
+    def demo() -> FakeComplianceAPI:
+        fake = FakeComplianceAPI(api_key=KEY)
+        build_demo_dataset(fake, workspace_id=WS, organization_id=ORG, now=T0, days=2)
+        return fake
+
+    api = demo()
+    files = api.log_files()
+    assert {f.event_type for f in files} == set(KNOWN_EVENT_TYPES)
+    assert all(f.principal_id == (WS if f.scope is Scope.WORKSPACE else ORG) for f in files)
+    assert all(T0 - timedelta(days=2) < f.end_time <= T0 for f in files)
+    assert [f.id for f in files] == [f.id for f in demo().log_files()]  # deterministic
+
+    assert any(n > 1 for n in Counter((f.event_type, f.end_time) for f in files).values())
+    assert sum(f.content_type == "application/octet-stream" for f in files) == 1
+    events = [event for f in files for event in api.events_of(f.id)]
+    repeats = [n for n in Counter(e["event_id"] for e in events).values() if n > 1]
+    assert repeats
+    assert all(n == 2 for n in repeats)
+    assert any("risk_assessment" in event for event in events)
+    assert all(parse_timestamp(event["timestamp"]) for event in events)
+
+    with api:
+        page = listing(api, http, path=f"organizations/{ORG}", event_type="COSTS").json()
+        assert len(page["data"]) == 8

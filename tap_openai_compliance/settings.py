@@ -1,0 +1,189 @@
+"""The tap's settings: their schema, defaults, and checks that name what is wrong."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope, scope_of
+from tap_openai_compliance.listing import MAX_PAGE_SIZE, format_timestamp, parse_timestamp
+
+DEFAULT_API_URL = "https://api.chatgpt.com/v1/compliance"
+LEGACY_KEY_VARIABLE = "COMPLIANCE_API_KEY"
+RETENTION = datetime.timedelta(days=30)
+REDACTED = "<redacted>"
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "api_key",
+        th.StringType,
+        secret=True,
+        title="API key",
+        description=(
+            "Compliance API key (an API Platform key granted the compliance read scope). "
+            f"When unset, the {LEGACY_KEY_VARIABLE} environment variable is used."
+        ),
+    ),
+    th.Property(
+        "workspace_id",
+        th.StringType,
+        title="Workspace ID",
+        description="ChatGPT Enterprise/Edu workspace UUID, for workspace-scoped event types.",
+    ),
+    th.Property(
+        "organization_id",
+        th.StringType,
+        title="Organization ID",
+        description="API Platform organization id (org-...), for organization-scoped types.",
+    ),
+    th.Property(
+        "event_types",
+        th.ArrayType(th.StringType),
+        title="Event types",
+        description=(
+            "Event types to sync, e.g. AUTH_LOG. Default: every known type whose scope has an "
+            "id configured. A type the tap does not know yet is synced with a generic schema, "
+            "under the organization if its name contains ORGANIZATION, else the workspace."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description=(
+            "Where a first sync starts (log files ending at or after it). Default: 30 days "
+            "ago, the API's retention."
+        ),
+    ),
+    th.Property(
+        "end_date",
+        th.DateTimeType,
+        title="End date",
+        description="Optional: stop before log files that end after it (bounded backfills).",
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default=DEFAULT_API_URL,
+        title="API URL",
+        description="Base URL of the Compliance API (regional deployments, the local sandbox).",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType,
+        default=MAX_PAGE_SIZE,
+        title="Page size",
+        description=f"Log files per listing request, 1 to {MAX_PAGE_SIZE}.",
+    ),
+    th.Property(
+        "max_concurrent_downloads",
+        th.IntegerType,
+        default=4,
+        title="Concurrent downloads",
+        description="Log files downloaded at once, 1 to 32; records still come out in order.",
+    ),
+    th.Property(
+        "max_tries",
+        th.IntegerType,
+        default=6,
+        title="Tries per request",
+        description="Tries of a request (429, 5xx, timeouts, dropped connections) before failing.",
+    ),
+    th.Property(
+        "retry_initial_wait",
+        th.NumberType,
+        default=1.0,
+        title="First retry wait",
+        description=(
+            "Seconds before the first retry; each further retry waits about twice as long "
+            "(capped at 60 s), or as long as the API's Retry-After asks."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType,
+        default=300,
+        title="Request timeout",
+        description="Seconds to wait for a connection or for the next bytes of a response.",
+    ),
+).to_dict()
+
+BOUNDS: dict[str, tuple[int, int]] = {
+    "page_size": (1, MAX_PAGE_SIZE),
+    "max_concurrent_downloads": (1, 32),
+    "max_tries": (1, 100),
+    "request_timeout": (1, 3600),
+}
+
+
+def with_fallbacks(config: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The config with the key from the cookbook's variable and the default start date."""
+    resolved = dict(config)
+    if not resolved.get("api_key") and os.environ.get(LEGACY_KEY_VARIABLE):
+        resolved["api_key"] = os.environ[LEGACY_KEY_VARIABLE]
+    if not resolved.get("start_date"):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        resolved["start_date"] = format_timestamp(now - RETENTION)
+    return resolved
+
+
+def problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Each thing wrong with the settings, in a sentence naming the setting."""
+    found = []
+    if not isinstance(config.get("api_key"), str) or not config["api_key"].strip():
+        found.append(
+            "Setting 'api_key' is missing or empty: set it (or TAP_OPENAI_COMPLIANCE_API_KEY, or "
+            f"{LEGACY_KEY_VARIABLE}) to your Compliance API key."
+        )
+    if not config.get("workspace_id") and not config.get("organization_id"):
+        found.append(
+            "Set 'workspace_id' (a ChatGPT workspace UUID), 'organization_id' (org-...), or both."
+        )
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if value is None:
+            continue
+        try:
+            parse_timestamp(str(value))
+        except ValueError:
+            found.append(
+                f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
+                "2026-01-31T00:00:00Z."
+            )
+    for name, (low, high) in BOUNDS.items():
+        value = config.get(name)
+        if value is not None and (not isinstance(value, int) or not low <= value <= high):
+            found.append(
+                f"Setting '{name}' must be a whole number from {low} to {high}, not {value!r}."
+            )
+    found.extend(_event_type_problems(config))
+    return found
+
+
+def _event_type_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Event types that are malformed, or whose scope has no id configured."""
+    found = []
+    for event_type in config.get("event_types") or []:
+        if not isinstance(event_type, str) or not event_type.replace("_", "").isalnum():
+            found.append(
+                f"Setting 'event_types' holds {event_type!r}, which is not an event type name."
+            )
+            continue
+        scope = scope_of(event_type.upper())
+        if not config.get(scope.id_setting):
+            found.append(
+                f"Event type {event_type} is listed under the {scope.name.lower()}: set "
+                f"'{scope.id_setting}' or remove it from 'event_types'."
+            )
+    return found
+
+
+def selected_event_types(config: t.Mapping[str, t.Any]) -> list[str]:
+    """The configured event types, or every known type whose scope has an id."""
+    if configured := config.get("event_types"):
+        return list(dict.fromkeys(str(name).upper() for name in configured))
+    scopes_with_id = {scope for scope in Scope if config.get(scope.id_setting)} or set(Scope)
+    return [name for name, scope in KNOWN_EVENT_TYPES.items() if scope in scopes_with_id]

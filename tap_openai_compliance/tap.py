@@ -1,0 +1,93 @@
+"""The tap: settings, streams, and a plain message when a sync cannot go on."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import typing as t
+
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
+from typing_extensions import override
+
+from tap_openai_compliance import settings
+from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.streams import LogEventsStream
+
+if t.TYPE_CHECKING:
+    from pathlib import PurePath
+
+# urllib3 logs every request line at DEBUG, and a download's request line is a signed URL
+# whose query string is a credential.
+logging.getLogger("urllib3").setLevel(logging.INFO)
+
+
+class TapOpenAICompliance(Tap):
+    """Singer tap for the OpenAI Compliance Logs Platform."""
+
+    name = "tap-openai-compliance"
+    config_jsonschema = settings.CONFIG_SCHEMA
+    # No BATCH: a bookmark is saved as each file completes, which is only safe when its
+    # records were written as messages, not into a batch file the target has not seen yet.
+    capabilities: t.ClassVar[list[t.Any]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
+
+    def __init__(
+        self,
+        *,
+        config: dict[str, t.Any] | PurePath | str | list[PurePath | str] | None = None,
+        **kwargs: t.Any,
+    ) -> None:
+        if config is None or isinstance(config, dict):
+            config = settings.with_fallbacks(config or {})
+        super().__init__(config=config, **kwargs)
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Validate without ever quoting the API key.
+
+        The SDK's validator quotes offending values in its messages; it runs here on a copy
+        whose key is masked, and the defaults it fills in are copied back.
+        """
+        masked = {**self._config, "api_key": settings.REDACTED}
+        schema_errors = self._schema_errors(masked)
+        for name, value in masked.items():
+            if name != "api_key":
+                self._config.setdefault(name, value)
+        errors = schema_errors + settings.problems(self._config)
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
+
+    def _schema_errors(self, config: dict[str, t.Any]) -> list[str]:
+        """What the JSON schema (with the SDK's built-in settings) finds wrong."""
+        from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
+
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        return [
+            _format_validation_error(e) for e in JSONSchemaValidator(schema).iter_errors(config)
+        ]
+
+    @override
+    def discover_streams(self) -> list[LogEventsStream]:
+        return [LogEventsStream(self, name) for name in settings.selected_event_types(self.config)]
+
+    @override
+    @classmethod
+    def invoke(cls, **kwargs: t.Any) -> None:
+        try:
+            super().invoke(**kwargs)
+        except ComplianceTapError as exc:
+            # An expected failure: one plain line, no traceback. The last STATE printed
+            # still covers only completed files.
+            cls.logger.error("%s", exc)
+            sys.exit(1)

@@ -1,0 +1,79 @@
+"""Fixtures: the fake API on loopback, and log files built from the sandbox's templates."""
+
+from __future__ import annotations
+
+import random
+import typing as t
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tap_openai_compliance.event_types import scope_of
+from tap_openai_compliance.sandbox import FakeComplianceAPI
+from tap_openai_compliance.sandbox.data import make_event
+
+API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
+WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
+ORGANIZATION_ID = "org-test000000000000000001"
+FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def api() -> t.Iterator[FakeComplianceAPI]:
+    """The fake Compliance API, with one workspace and one organization."""
+    with FakeComplianceAPI(api_key=API_KEY) as fake:
+        fake.add_principal("workspaces", WORKSPACE_ID)
+        fake.add_principal("organizations", ORGANIZATION_ID)
+        yield fake
+
+
+def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
+    """Settings for a sync against the fake, with retries fast enough for tests."""
+    return {
+        "api_key": API_KEY,
+        "workspace_id": WORKSPACE_ID,
+        "organization_id": ORGANIZATION_ID,
+        "api_url": api.api_url,
+        "start_date": "2026-11-01T00:00:00Z",
+        "retry_initial_wait": 0.01,
+        "request_timeout": 10,
+        **overrides,
+    }
+
+
+def add_files(
+    api: FakeComplianceAPI,
+    event_type: str,
+    end_times: t.Sequence[datetime],
+    *,
+    events_per_file: int = 3,
+    seed: int = 1,
+    gzip: bool = False,
+) -> list[str]:
+    """Add one file per end time, each with fresh events of ``event_type``; return their ids."""
+    rng = random.Random(f"{seed}-{event_type}-{end_times[0].isoformat()}")
+    scope = scope_of(event_type)
+    principal_id = WORKSPACE_ID if scope.value == "workspaces" else ORGANIZATION_ID
+    ids = []
+    for end_time in end_times:
+        events = [
+            make_event(
+                event_type,
+                principal_id=principal_id,
+                timestamp=end_time - timedelta(seconds=n + 1),
+                rng=rng,
+            )
+            for n in range(events_per_file)
+        ]
+        ids.append(api.add_log_file(scope, principal_id, event_type, events, end_time, gzip=gzip))
+    return ids
+
+
+def hourly(count: int, start: datetime = FIRST_END_TIME) -> list[datetime]:
+    """``count`` end times an hour apart."""
+    return [start + timedelta(hours=n) for n in range(count)]
+
+
+def events_of(api: FakeComplianceAPI, file_ids: t.Iterable[str]) -> list[dict[str, t.Any]]:
+    """Every event the given files hold, in order."""
+    return [event for file_id in file_ids for event in api.events_of(file_id)]

@@ -1,0 +1,127 @@
+"""Running the tap as a user does: its console command, real HTTP, Singer messages on stdout."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import typing as t
+from pathlib import Path
+
+TAP = shutil.which("tap-openai-compliance") or str(
+    Path(sys.executable).with_name("tap-openai-compliance")
+)
+
+
+@dataclasses.dataclass
+class TapRun:
+    """What one run of the tap printed, and how it ended."""
+
+    returncode: int
+    messages: list[dict[str, t.Any]]
+    stderr: str
+    stdout: str
+
+    def records(self, stream: str | None = None) -> list[dict[str, t.Any]]:
+        """The RECORD payloads, of one stream or of all."""
+        return [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and (stream is None or m["stream"] == stream)
+        ]
+
+    def streams_with_records(self) -> set[str]:
+        """Names of the streams that emitted at least one record."""
+        return {m["stream"] for m in self.messages if m["type"] == "RECORD"}
+
+    @property
+    def states(self) -> list[dict[str, t.Any]]:
+        """Every STATE value, in order."""
+        return [m["value"] for m in self.messages if m["type"] == "STATE"]
+
+    @property
+    def last_state(self) -> dict[str, t.Any]:
+        """The last STATE printed: where a rerun resumes."""
+        return self.states[-1] if self.states else {}
+
+    def errors(self) -> list[str]:
+        """The lines the tap logged at ERROR level."""
+        return [line for line in self.stderr.splitlines() if "ERROR" in line]
+
+
+def parse_messages(stdout: str) -> list[dict[str, t.Any]]:
+    """Singer messages, one JSON object a line; a line cut by a kill is dropped."""
+    messages = []
+    for line in stdout.splitlines():
+        try:
+            messages.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return messages
+
+
+def write_inputs(
+    tmp_path: Path, config: dict[str, t.Any], state: dict[str, t.Any] | None
+) -> list[str]:
+    """Write the config (and state) files, and return the matching CLI arguments."""
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    args = ["--config", str(config_path)]
+    if state:
+        state_path = tmp_path / "state.json"
+        state_path.write_text(json.dumps(state))
+        args += ["--state", str(state_path)]
+    return args
+
+
+def run_tap(
+    tmp_path: Path,
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None = None,
+    *,
+    extra_args: t.Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> TapRun:
+    """Run the tap to completion."""
+    args = [TAP, *write_inputs(tmp_path, config, state), *extra_args]
+    result = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    return TapRun(result.returncode, parse_messages(result.stdout), result.stderr, result.stdout)
+
+
+def run_tap_until(
+    tmp_path: Path,
+    config: dict[str, t.Any],
+    state: dict[str, t.Any] | None,
+    *,
+    stop_after_states: int,
+    sig: int = signal.SIGKILL,
+    timeout: float = 120,
+) -> TapRun:
+    """Run the tap and send it ``sig`` once it has printed ``stop_after_states`` STATEs."""
+    args = [TAP, *write_inputs(tmp_path, config, state)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines: list[str] = []
+    states = 0
+    for line in process.stdout:
+        lines.append(line)
+        if '"STATE"' in line[:30]:
+            states += 1
+            if states == stop_after_states:
+                process.send_signal(sig)
+                break
+    rest, stderr = process.communicate(timeout=timeout)
+    # What reached the pipe before the signal is what an orchestrator would have read too.
+    stdout = "".join(lines) + rest
+    return TapRun(process.returncode, parse_messages(stdout), stderr, stdout)

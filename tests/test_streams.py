@@ -1,0 +1,261 @@
+"""Syncs through the CLI against the fake API: records, bookmarks, paging traps, resumes."""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+
+import pytest
+
+from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.sandbox import FakeComplianceAPI
+from tests.conftest import (
+    FIRST_END_TIME,
+    WORKSPACE_ID,
+    add_files,
+    events_of,
+    hourly,
+    tap_config,
+)
+from tests.tap_runner import run_tap, run_tap_until
+
+FILE_FIELDS = ("_sdc_log_file_id", "_sdc_log_file_end_time")
+
+
+def without_file_fields(record: dict) -> dict:
+    """The event as the API served it: the record minus the tap's own fields."""
+    return {k: v for k, v in record.items() if k not in (*FILE_FIELDS, "_sdc_unknown_fields")}
+
+
+def test_full_sync_emits_every_event_unchanged_with_its_file(api, tmp_path):
+    files = {event_type: add_files(api, event_type, hourly(3)) for event_type in KNOWN_EVENT_TYPES}
+
+    run = run_tap(tmp_path, tap_config(api))
+
+    assert run.returncode == 0, run.stderr
+    for event_type, file_ids in files.items():
+        records = run.records(event_type.lower())
+        assert [without_file_fields(r) for r in records] == events_of(api, file_ids)
+        expected_files = [
+            (file_id, api.log_file(file_id).end_time)
+            for file_id in file_ids
+            for _ in api.events_of(file_id)
+        ]
+        assert [(r["_sdc_log_file_id"], r["_sdc_log_file_end_time"]) for r in records] == [
+            (file_id, end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            for file_id, end_time in expected_files
+        ]
+    bookmark = run.last_state["bookmarks"]["auth_log"]
+    assert bookmark["replication_key_value"] == "2026-11-20T10:00:00.000000Z"
+    assert bookmark["log_files_at_bookmark"] == [files["AUTH_LOG"][-1]]
+
+
+def test_schema_names_event_id_as_key_and_file_end_time_as_bookmark(api, tmp_path):
+    add_files(api, "AUDIT_LOG", hourly(1))
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUDIT_LOG"]))
+
+    schema = next(m for m in run.messages if m["type"] == "SCHEMA")
+    assert schema["stream"] == "audit_log"
+    assert schema["key_properties"] == ["event_id"]
+    assert schema["bookmark_properties"] == ["_sdc_log_file_end_time"]
+    assert schema["schema"]["properties"]["timestamp"]["format"] == "date-time"
+
+
+def test_second_sync_with_nothing_new_downloads_nothing(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(4))
+    first = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+    api.clear_requests()
+
+    second = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), first.last_state)
+
+    assert second.returncode == 0, second.stderr
+    assert second.records() == []
+    assert api.download_calls() == []
+    assert api.storage_calls() == []
+    assert second.last_state["bookmarks"] == first.last_state["bookmarks"]
+
+
+def test_new_files_after_the_bookmark_are_exactly_what_the_next_sync_emits(api, tmp_path):
+    config = tap_config(api, event_types=["AUTH_LOG"])
+    add_files(api, "AUTH_LOG", hourly(3))
+    first = run_tap(tmp_path, config)
+    newer = add_files(api, "AUTH_LOG", hourly(2, FIRST_END_TIME + timedelta(days=1)), seed=2)
+
+    second = run_tap(tmp_path, config, first.last_state)
+
+    assert [without_file_fields(r) for r in second.records()] == events_of(api, newer)
+
+
+@pytest.mark.parametrize("after_exclusive", [False, True], ids=["inclusive", "exclusive"])
+def test_files_sharing_end_times_across_pages_come_once(tmp_path, after_exclusive):
+    with FakeComplianceAPI(api_key="k", after_exclusive=after_exclusive) as api:
+        api.add_principal("workspaces", WORKSPACE_ID)
+        tie = FIRST_END_TIME + timedelta(hours=1)
+        end_times = [FIRST_END_TIME, tie, tie, tie, tie, tie + timedelta(hours=1)]
+        file_ids = add_files(api, "AUTH_LOG", end_times)
+        config = tap_config(api, api_key="k", event_types=["AUTH_LOG"], page_size=2)
+
+        first = run_tap(tmp_path, config)
+        api.clear_requests()
+        again = run_tap(tmp_path, config, first.last_state)
+
+    assert first.returncode == 0, first.stderr
+    assert [without_file_fields(r) for r in first.records()] == events_of(api, file_ids)
+    assert again.records() == []
+    assert api.storage_calls() == []
+
+
+def test_more_ties_than_a_small_page_holds_are_read_with_a_larger_page(api, tmp_path):
+    tie = FIRST_END_TIME
+    file_ids = add_files(api, "AUTH_LOG", [tie] * 5 + [tie + timedelta(hours=1)])
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], page_size=2))
+
+    assert run.returncode == 0, run.stderr
+    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids)
+    assert {call.query["limit"] for call in api.listing_calls()} == {"2", "100"}
+
+
+def test_more_ties_than_the_largest_page_stop_with_a_clear_error(api, tmp_path):
+    add_files(api, "AUTH_LOG", [FIRST_END_TIME] * 101, events_per_file=1)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    assert run.returncode != 0
+    assert "More than 100 AUTH_LOG log files end at" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(api.listing_calls()) < 5
+
+
+def test_end_date_bounds_a_backfill(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(4))
+    end_date = (FIRST_END_TIME + timedelta(hours=1, minutes=30)).isoformat()
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], end_date=end_date))
+
+    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids[:2])
+    assert {call.path.rsplit("/", 1)[-1] for call in api.download_calls()} == set(file_ids[:2])
+
+
+def test_start_date_skips_older_files(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(3))
+    start_date = (FIRST_END_TIME + timedelta(minutes=30)).isoformat()
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], start_date=start_date))
+
+    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids[1:])
+
+
+def test_gzip_bodies_are_detected_by_their_magic_bytes(api, tmp_path):
+    file_ids = add_files(api, "CODEX_LOG", hourly(2), gzip=True)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["CODEX_LOG"]))
+
+    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids)
+
+
+def test_crlf_blank_lines_and_objects_back_to_back_parse(api, tmp_path):
+    body = (
+        b'{"event_id":"e1","type":"AUTH_LOG"}\r\n\r\n'
+        b'{"event_id":"e2","type":"AUTH_LOG"}{"event_id":"e3","type":"AUTH_LOG"}\n\n'
+    )
+    api.add_log_file("workspaces", WORKSPACE_ID, "AUTH_LOG", body, FIRST_END_TIME)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    assert [r["event_id"] for r in run.records()] == ["e1", "e2", "e3"]
+
+
+def test_fields_the_schema_does_not_know_are_kept(api, tmp_path):
+    event = {
+        "event_id": "e-new",
+        "type": "AUTH_LOG",
+        "risk_assessment": {"score": 0.7, "labels": ["new"]},
+        "actor": {"type": "ACCOUNT_USER", "brand_new_nested": True},
+    }
+    api.add_log_file("workspaces", WORKSPACE_ID, "AUTH_LOG", [event], FIRST_END_TIME)
+
+    (record,) = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"])).records()
+
+    assert without_file_fields(record) == event
+    assert record["_sdc_unknown_fields"] == {"risk_assessment": event["risk_assessment"]}
+
+
+def test_an_event_type_the_tap_does_not_know_gets_a_generic_stream(api, tmp_path):
+    event = {"event_id": "x1", "type": "SHINY_NEW_LOG", "widget": {"size": 3}}
+    api.add_log_file("workspaces", WORKSPACE_ID, "SHINY_NEW_LOG", [event], FIRST_END_TIME)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["SHINY_NEW_LOG"]))
+
+    assert run.returncode == 0, run.stderr
+    assert [without_file_fields(r) for r in run.records("shiny_new_log")] == [event]
+
+
+def test_the_api_key_never_reaches_the_storage_host(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(2))
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    assert run.returncode == 0, run.stderr
+    assert len(api.storage_calls()) == 2
+    assert all("authorization" not in call.headers for call in api.storage_calls())
+    assert all("authorization" in call.headers for call in api.listing_calls())
+
+
+@pytest.mark.parametrize("stop_after_states", [2, 4, 6])
+def test_a_killed_sync_resumes_from_its_last_state_without_loss_or_resend(
+    api, tmp_path, stop_after_states
+):
+    # Ties on end_time, so that a kill can fall between two files of one end_time.
+    end_times = (
+        hourly(3)
+        + [FIRST_END_TIME + timedelta(hours=3)] * 3
+        + hourly(2, FIRST_END_TIME + timedelta(hours=4))
+    )
+    file_ids = add_files(api, "AUTH_LOG", end_times, events_per_file=4)
+    config = tap_config(api, event_types=["AUTH_LOG"], max_concurrent_downloads=2)
+
+    killed = run_tap_until(
+        tmp_path, config, None, stop_after_states=stop_after_states, sig=signal.SIGKILL
+    )
+    resumed = run_tap(tmp_path, config, killed.last_state)
+
+    assert killed.returncode == -signal.SIGKILL
+    assert resumed.returncode == 0, resumed.stderr
+    ids_before = [r["event_id"] for r in killed.records()]
+    ids_after = [r["event_id"] for r in resumed.records()]
+    all_ids = [e["event_id"] for e in events_of(api, file_ids)]
+    assert set(ids_before) | set(ids_after) == set(all_ids)
+    # Nothing a printed STATE covered is sent again.
+    covered_files = _files_covered_by(killed.last_state["bookmarks"]["auth_log"], api, file_ids)
+    assert covered_files, "the kill should come after at least one completed file"
+    assert not {r["_sdc_log_file_id"] for r in resumed.records()} & covered_files
+
+
+def _files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:
+    """The files a bookmark says are done."""
+    value = bookmark["replication_key_value"]
+    done_at_value = set(bookmark.get("log_files_at_bookmark", []))
+    covered = set()
+    for file_id in file_ids:
+        end_time = api.log_file(file_id).end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if end_time < value or (end_time == value and file_id in done_at_value):
+            covered.add(file_id)
+    return covered
+
+
+def test_every_state_covers_only_files_whose_records_were_all_emitted(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(5), events_per_file=3)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    emitted: dict[str, int] = {}
+    for message in run.messages:
+        if message["type"] == "RECORD":
+            file_id = message["record"]["_sdc_log_file_id"]
+            emitted[file_id] = emitted.get(file_id, 0) + 1
+        elif message["type"] == "STATE" and "auth_log" in message["value"].get("bookmarks", {}):
+            bookmark = message["value"]["bookmarks"]["auth_log"]
+            for file_id in _files_covered_by(bookmark, api, file_ids):
+                assert emitted.get(file_id) == 3, f"STATE covers {file_id} before all its records"

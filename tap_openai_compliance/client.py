@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import logging
 import random
+import sys
 import time
 import typing as t
 from http import HTTPStatus
@@ -153,6 +155,14 @@ class ComplianceStream(RESTStream[ListingPage]):
     def timeout(self) -> int:
         return int(self.config["request_timeout"])
 
+    @override
+    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
+        # The SDK announces every failed sync at ERROR; for an expected failure the tap's
+        # own one-line message says it all, so the announcement drops to DEBUG.
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], ComplianceTapError):
+            level = logging.DEBUG
+        super().log(message, *args, level=level, **kwargs)
+
     def describe_request(self, response: requests.Response) -> str:
         """What the failed request was for, in the user's terms."""
         return f"Calling {request_path(response)}"
@@ -173,7 +183,7 @@ class ComplianceStream(RESTStream[ListingPage]):
         if status >= HTTPStatus.BAD_REQUEST:
             message = self.response_error_message(response)
             if hint := WHAT_TO_CHECK.get(HTTPStatus(status)):
-                message += f". {hint}"
+                message = f"{message.rstrip('.')}. {hint}"
             raise ComplianceAPIError(message)
 
     @override

@@ -1,0 +1,195 @@
+"""Settings and the API's refusals, as a user meets them on the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tap_openai_compliance.sandbox import Fault
+from tests.conftest import API_KEY, WORKSPACE_ID, add_files, events_of, hourly, tap_config
+from tests.tap_runner import TAP, run_tap
+
+
+def only_error_lines(run_stderr: str) -> list[str]:
+    """The ERROR lines a run logged."""
+    return [line for line in run_stderr.splitlines() if "ERROR" in line]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"api_key": None}, "'api_key' is missing"),
+        ({"workspace_id": None, "organization_id": None}, "'workspace_id'"),
+        ({"start_date": "last tuesday"}, "'start_date' is not a date-time"),
+        ({"end_date": "2026-13-45"}, "'end_date' is not a date-time"),
+        ({"page_size": 500}, "'page_size' must be a whole number from 1 to 100"),
+        ({"page_size": 0}, "'page_size' must be a whole number from 1 to 100"),
+        ({"max_concurrent_downloads": 0}, "'max_concurrent_downloads'"),
+        ({"event_types": ["COSTS"], "organization_id": None}, "set 'organization_id'"),
+    ],
+)
+def test_bad_settings_fail_up_front_naming_the_setting(api, tmp_path, overrides, named):
+    config = {k: v for k, v in {**tap_config(api), **overrides}.items() if v is not None}
+
+    run = run_tap(tmp_path, config)
+
+    assert run.returncode != 0
+    assert named in run.stderr
+    assert run.records() == []
+    assert api.requests == []
+    assert "Traceback" not in run.stderr
+
+
+def test_a_bad_setting_never_quotes_the_key(api, tmp_path):
+    run = run_tap(tmp_path, {**tap_config(api), "page_size": "many", "start_date": 7})
+
+    assert run.returncode != 0
+    assert "page_size" in run.stderr
+    assert API_KEY not in run.stderr + run.stdout
+
+
+def test_the_cookbook_key_variable_is_used_when_api_key_is_unset(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(1))
+    config = {k: v for k, v in tap_config(api, event_types=["AUTH_LOG"]).items() if k != "api_key"}
+
+    run = run_tap(tmp_path, config, env={"COMPLIANCE_API_KEY": API_KEY})
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records()) == len(events_of(api, file_ids))
+
+
+def test_settings_can_come_from_the_environment(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(1))
+    env = {
+        "TAP_OPENAI_COMPLIANCE_API_KEY": API_KEY,
+        "TAP_OPENAI_COMPLIANCE_WORKSPACE_ID": WORKSPACE_ID,
+        "TAP_OPENAI_COMPLIANCE_API_URL": api.api_url,
+        "TAP_OPENAI_COMPLIANCE_START_DATE": "2026-11-01T00:00:00Z",
+        "TAP_OPENAI_COMPLIANCE_EVENT_TYPES": '["AUTH_LOG"]',
+    }
+    result = subprocess.run(
+        [TAP, "--config", "ENV"], capture_output=True, text=True, timeout=60, env=env | _path_env()
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('"type":"RECORD"') == 3
+
+
+def _path_env() -> dict[str, str]:
+    """Enough of the environment to find the interpreter, and nothing that sets a key."""
+    import os
+
+    return {"PATH": os.environ["PATH"]}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "says", "hint"),
+    [
+        (
+            401,
+            {"error": {"message": "Incorrect API key provided: sk-...RxIA.", "type": "auth"}},
+            "Incorrect API key provided",
+            "Check api_key",
+        ),
+        (
+            403,
+            {"error": {"message": "Missing scope api.compliance.read", "type": "perm"}},
+            "Missing scope api.compliance.read",
+            "compliance read scope",
+        ),
+        (
+            404,
+            {"error": {"message": "Workspace not found.", "type": "invalid_request_error"}},
+            "Workspace not found.",
+            "workspace_id",
+        ),
+        (
+            400,
+            {"error": {"message": "Use /organizations/{org_id}/logs", "type": "invalid"}},
+            "Use /organizations/{org_id}/logs",
+            "event_types",
+        ),
+        (
+            422,
+            {"detail": [{"loc": ["query", "after"], "msg": "invalid datetime", "type": "x"}]},
+            "query.after: invalid datetime",
+            "start_date",
+        ),
+    ],
+)
+def test_a_refused_listing_ends_the_sync_with_one_readable_line(
+    api, tmp_path, status, body, says, hint
+):
+    add_files(api, "AUTH_LOG", hourly(1))
+    api.inject("list", Fault.status(status, body=json.dumps(body).encode()))
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    assert run.returncode == 1
+    (line,) = only_error_lines(run.stderr)
+    assert "Listing AUTH_LOG log files failed" in line
+    assert f"HTTP {status}" in line
+    assert says in line
+    assert hint in line
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "workspace", "expected"),
+    [
+        ("sk-wrong-key-000000000000", WORKSPACE_ID, "HTTP 401"),
+        (API_KEY, "99999999-0000-4000-8000-000000000000", "HTTP 404"),
+    ],
+)
+def test_a_wrong_key_or_workspace_against_the_fake_says_what_to_check(
+    api, tmp_path, key, workspace, expected
+):
+    run = run_tap(
+        tmp_path,
+        tap_config(api, api_key=key, workspace_id=workspace, event_types=["AUTH_LOG"]),
+    )
+
+    assert run.returncode == 1
+    (line,) = only_error_lines(run.stderr)
+    assert expected in line
+    assert key not in run.stderr + run.stdout
+
+
+def test_a_key_without_the_compliance_scope_is_told_so(tmp_path):
+    from tap_openai_compliance.sandbox import FakeComplianceAPI
+
+    with FakeComplianceAPI(api_key="other", unscoped_keys={API_KEY}) as api:
+        api.add_principal("workspaces", WORKSPACE_ID)
+        run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    assert run.returncode == 1
+    (line,) = only_error_lines(run.stderr)
+    assert "HTTP 403" in line
+    assert "compliance read scope" in line
+
+
+def test_the_key_is_not_printed_even_at_debug_level(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(2))
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), env={"LOGLEVEL": "DEBUG"})
+
+    assert run.returncode == 0, run.stderr
+    assert "DEBUG" in run.stderr
+    assert API_KEY not in run.stdout + run.stderr
+    assert "signature=" not in run.stderr
+
+
+def test_discovery_lists_one_stream_per_configured_event_type(api, tmp_path):
+    run = run_tap(tmp_path, tap_config(api, organization_id=None), extra_args=["--discover"])
+
+    catalog = json.loads(run.stdout)
+    names = {entry["tap_stream_id"] for entry in catalog["streams"]}
+    assert "auth_log" in names
+    assert "costs" not in names
+    assert API_KEY not in run.stdout + run.stderr
+    auth_log = next(e for e in catalog["streams"] if e["tap_stream_id"] == "auth_log")
+    assert auth_log["key_properties"] == ["event_id"]
+    assert auth_log["replication_key"] == "_sdc_log_file_end_time"
+    assert auth_log["replication_method"] == "INCREMENTAL"

@@ -20,6 +20,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "api_key",
         th.StringType,
+        required=True,
         secret=True,
         title="API key",
         description=(

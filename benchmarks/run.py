@@ -1,6 +1,6 @@
 """Benchmarks of issue 4: the tap against the local fake API, next to what the network allows.
 
-Run as ``python benchmarks/run.py [--quick] [--case NAME] [--stock-fake]``. Each case runs
+Run as ``python benchmarks/run.py [--quick] [--case NAME]``. Each case runs
 once: the machine is shared and noisy, so the table gives ratios against a reference measured
 in the same minute, not only seconds. The tap always runs through its console command, as a
 user runs it; its stdout is piped back here and its RECORD lines counted, so a sync that loses
@@ -35,7 +35,6 @@ import requests
 import tap_openai_compliance
 from tap_openai_compliance import settings
 from tap_openai_compliance.sandbox import FakeComplianceAPI
-from tap_openai_compliance.sandbox import server as sandbox_server
 from tap_openai_compliance.sandbox.data import make_event
 from tap_openai_compliance.sandbox.server import encode_jsonl
 
@@ -201,22 +200,6 @@ def run_tap(config: dict[str, t.Any], workdir: Path) -> TapRun:
     )
 
 
-def serve_without_nagle() -> bool:
-    """Make the fake send each write at once, as production HTTP servers do; True if changed.
-
-    The fake's handlers leave Nagle's algorithm on, and they write headers and body in two
-    sends: the body then waits for the client's delayed ACK, about 40 ms on Linux, whenever
-    the client is not in quick-ACK mode. That stall falls on listing pages and storage bodies,
-    and lands on the tap and the reference loops unevenly (it depends on how long a
-    connection sat idle), so it would be measured instead of the tap. ``_Handler`` is private;
-    setting the standard ``socketserver`` attribute on it is the least intrusive way.
-    """
-    if sandbox_server._Handler.disable_nagle_algorithm:
-        return False
-    sandbox_server._Handler.disable_nagle_algorithm = True
-    return True
-
-
 # -- data -----------------------------------------------------------------------------------
 
 
@@ -344,7 +327,8 @@ def api_calls(api: FakeComplianceAPI) -> int:
 
 def latency_case(sizes: Sizes, workdir: Path) -> dict[str, t.Any]:
     """Many small files behind a slow API: the tap against the cookbook loop."""
-    api = new_api(latency=API_LATENCY)
+    # The storage host is another host with its own round trip, as a signed-URL fetch has.
+    api = new_api(latency=API_LATENCY, storage_latency=API_LATENCY)
     try:
         expected = add_small_files(api, sizes.latency_files, sizes.events_per_small_file)
         after = "2026-10-01T00:00:00.000000Z"
@@ -566,7 +550,7 @@ def latency_rows(result: dict[str, t.Any]) -> tuple[str, list[Row]]:
     title = (
         f"1. Latency-bound: {result['files']} files x {result['events'] // result['files']} "
         f"{EVENT_TYPE} events, {result['api_latency_seconds'] * 1000:.0f} ms per API response "
-        f"(storage: none), {workers} downloads at once"
+        f"and per storage response, {workers} downloads at once"
     )
     return title, [
         Row("tap, full sync through the CLI", seconds(tap["wall_seconds"])),
@@ -702,10 +686,6 @@ def print_table(results: dict[str, t.Any]) -> None:
         f"singer-sdk {host['singer_sdk']}, load average {load}"
     )
     print(f"code: {host['code']} at {host['commit']}")
-    if results["fake_without_nagle"]:
-        print("fake API: TCP_NODELAY set by the benchmark (see serve_without_nagle)")
-    else:
-        print("fake API: as shipped")
     sections = [rows(results[case]) for case, rows in ROWS.items() if case in results]
     width = max(len(row.label) for _, rows in sections for row in rows) + 2
     for title, rows in sections:
@@ -750,11 +730,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument(
-        "--stock-fake",
-        action="store_true",
-        help="leave Nagle's algorithm on in the fake, to see its 40 ms stalls",
-    )
-    parser.add_argument(
         "--output",
         type=Path,
         help="where to write the JSON results (default: results/latest.json; "
@@ -776,7 +751,6 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "machine": machine(),
         "sizes": dataclasses.asdict(sizes),
-        "fake_without_nagle": not args.stock_fake and serve_without_nagle(),
     }
     with tempfile.TemporaryDirectory(prefix="tap-openai-compliance-bench-") as name:
         workdir = Path(name)

@@ -232,6 +232,7 @@ class FakeComplianceAPI:
         unscoped_keys: set[str] | frozenset[str] = frozenset(),
         after_exclusive: bool = False,
         latency: float = 0.0,
+        storage_latency: float = 0.0,
         link_ttl: float = 300.0,
         rate_limit: float | None = None,
         storage_host: str = "127.0.0.2",
@@ -243,6 +244,7 @@ class FakeComplianceAPI:
         self.unscoped_keys = frozenset(unscoped_keys)
         self.after_exclusive = after_exclusive
         self.latency = latency
+        self.storage_latency = storage_latency
         self.link_ttl = link_ttl
         self._bucket = _TokenBucket(rate_limit) if rate_limit else None
         self._storage_host = storage_host
@@ -665,6 +667,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # HTTP/1.1 keeps connections alive, as real hosts do; every answer sets Content-Length.
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm and delayed ACKs each
+    # answer could stall ~40 ms, a delay no real host adds.
+    disable_nagle_algorithm = True
     host: ClassVar[Literal["api", "storage"]]
     server: _Server
     url_path: str
@@ -841,6 +846,8 @@ class _StorageHandler(_Handler):
     def answer(self) -> None:
         """Check the signed URL, then serve the file."""
         api = self.server.api
+        if api.storage_latency:
+            time.sleep(api.storage_latency)
         file_id = unquote(self.url_path.removeprefix("/storage/"))
         fault = api._take_fault("storage", file_id)
         if self.apply_fault(fault):

@@ -8,19 +8,22 @@ import contextlib
 import hashlib
 import tempfile
 import threading
+import time
 import typing as t
 from pathlib import Path
 
 from singer_sdk.exceptions import RetriableAPIError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator
 
     import requests
 
     from tap_openai_compliance.listing import LogFile
 
 CHUNK_SIZE = 1 << 20
+# How long a stop waits for abandoned downloads to notice before leaving them behind.
+STOP_GRACE = 1.0
 
 
 class CorruptDownloadError(RetriableAPIError):
@@ -45,7 +48,7 @@ def save_verified(
     size = 0
     with (
         response,
-        tempfile.NamedTemporaryFile(dir=directory, prefix=f"{log_file.id}-", delete=False) as out,
+        tempfile.NamedTemporaryFile(dir=directory, prefix="log-file-", delete=False) as out,
     ):
         path = Path(out.name)
         try:
@@ -62,7 +65,7 @@ def save_verified(
     problem = _mismatch(log_file, size, digest.hexdigest())
     if problem:
         path.unlink(missing_ok=True)
-        msg = f"Log file {log_file.id} arrived damaged ({problem})"
+        msg = f"the body arrived damaged: {problem}"
         raise CorruptDownloadError(msg)
     return path
 
@@ -70,16 +73,19 @@ def save_verified(
 def _mismatch(log_file: LogFile, size: int, sha256: str) -> str | None:
     """How the body differs from what the listing announced, if it does."""
     if log_file.file_size is not None and size != log_file.file_size:
-        return f"{size} bytes instead of {log_file.file_size}"
+        return f"{size} bytes instead of the {log_file.file_size} listed"
     if log_file.file_sha256 and sha256 != log_file.file_sha256.lower():
-        return "SHA-256 does not match the listing"
+        return "its SHA-256 differs from the listed one"
     return None
 
 
 @contextlib.contextmanager
 def download_directory() -> Iterator[Path]:
     """A private directory for one sync's downloads, removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="tap-openai-compliance-") as name:
+    # A download abandoned at a stop may still be finishing in its thread while this goes.
+    with tempfile.TemporaryDirectory(
+        prefix="tap-openai-compliance-", ignore_cleanup_errors=True
+    ) as name:
         yield Path(name)
 
 
@@ -88,32 +94,61 @@ def download_in_order(
     download: Callable[[LogFile], Path],
     workers: int,
     stopping: threading.Event,
-) -> Iterator[tuple[LogFile, Path]]:
+) -> Generator[tuple[LogFile, Path], None, None]:
     """Download up to ``workers`` files at once, yielding them in listing order.
 
     The caller gets each file only when every earlier one was handed out, so records and
     bookmarks still follow the listing. Each yielded file is deleted once the caller moves on.
+    When the caller stops early, ``stopping`` is set and downloads still running are
+    abandoned: their threads are daemons, so one stuck in a slow read or a long
+    ``Retry-After`` cannot hold up the end of the process.
     """
-    pending: collections.deque[tuple[LogFile, concurrent.futures.Future[Path]]] = (
-        collections.deque()
-    )
+    pending: collections.deque[tuple[LogFile, Download]] = collections.deque()
     upcoming = iter(files)
-    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="download")
     try:
         while True:
             while len(pending) < workers and (log_file := next(upcoming, None)) is not None:
-                pending.append((log_file, pool.submit(download, log_file)))
+                pending.append((log_file, Download.start(download, log_file)))
             if not pending:
                 return
-            log_file, future = pending.popleft()
-            path = future.result()
+            log_file, running = pending.popleft()
+            path = running.future.result()
             try:
                 yield log_file, path
             finally:
                 path.unlink(missing_ok=True)
     finally:
         stopping.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        for _, future in pending:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().unlink(missing_ok=True)
+        deadline = time.monotonic() + STOP_GRACE
+        for _, running in pending:
+            running.future.add_done_callback(_delete_result)
+            running.thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class Download(t.NamedTuple):
+    """One file downloading in a daemon thread."""
+
+    thread: threading.Thread
+    future: concurrent.futures.Future[Path]
+
+    @classmethod
+    def start(cls, download: Callable[[LogFile], Path], log_file: LogFile) -> Download:
+        """Start downloading ``log_file`` in a new daemon thread."""
+        future: concurrent.futures.Future[Path] = concurrent.futures.Future()
+
+        def run() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(download(log_file))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        thread = threading.Thread(target=run, name=f"download-{log_file.id}", daemon=True)
+        thread.start()
+        return cls(thread, future)
+
+
+def _delete_result(future: concurrent.futures.Future[Path]) -> None:
+    """Delete the file an abandoned download saved, whenever it finishes."""
+    if future.exception() is None:
+        future.result().unlink(missing_ok=True)

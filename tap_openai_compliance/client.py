@@ -5,31 +5,41 @@ from __future__ import annotations
 import email.utils
 import functools
 import logging
+import math
 import random
+import re
 import sys
 import time
 import typing as t
 from http import HTTPStatus
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-import backoff
+import orjson
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.listing import ListingPage
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Iterable
 
-    from backoff.types import Details
-
+P = t.ParamSpec("P")
+R = t.TypeVar("R")
 
 MAX_QUOTED_BODY = 300
+# An error body is read only this far: it is quoted in a message, never processed.
+MAX_ERROR_BODY_READ = 64 * 1024
 MAX_RETRY_WAIT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+REDACTED = "<redacted>"
+# Signed-URL parameters shorter than this (a version, an algorithm name) are not secrets.
+MIN_SECRET_LENGTH = 8
+_BEARER_CREDENTIAL = re.compile(r"(?i)\bbearer\s+\S+")
 
 RETRIABLE_EXCEPTIONS = (
     RetriableAPIError,
@@ -38,6 +48,11 @@ RETRIABLE_EXCEPTIONS = (
     requests.exceptions.Timeout,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
+)
+
+GIVE_UP_ADVICE = (
+    "The API or the network kept failing; run the sync again later (the last STATE covers "
+    "only completed files, so nothing is lost)."
 )
 
 WHAT_TO_CHECK = {
@@ -59,21 +74,29 @@ WHAT_TO_CHECK = {
 
 
 class ComplianceAPIError(ComplianceTapError, FatalAPIError):
-    """The API refused a request in a way retrying cannot fix."""
+    """The API refused a request in a way retrying cannot fix, or tries ran out."""
 
 
-def quote_body(response: requests.Response) -> str:
-    """The API's own error message, shortened: the body is untrusted text."""
+def quote_body(response: requests.Response, secrets: Iterable[str] = ()) -> str:
+    """The error message in a body, shortened, on one line, secrets masked: it is untrusted."""
+    head = _body_head(response)
     try:
-        body = response.json()
-    except ValueError:
-        text = response.text
-    else:
-        text = _error_text(body)
-    text = " ".join(text.split())
+        text = _error_text(orjson.loads(head))
+    except orjson.JSONDecodeError:
+        text = head.decode("utf-8", errors="replace")
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    text = redact(text, secrets)
     if len(text) > MAX_QUOTED_BODY:
         text = text[:MAX_QUOTED_BODY] + "…"
     return text
+
+
+def _body_head(response: requests.Response) -> bytes:
+    """The start of a body, read no further than an error message needs."""
+    try:
+        return next(response.iter_content(MAX_ERROR_BODY_READ), b"")
+    except requests.exceptions.RequestException:
+        return b""
 
 
 def _error_text(body: t.Any) -> str:
@@ -95,19 +118,17 @@ def _error_text(body: t.Any) -> str:
     return str(body)
 
 
-def describe_failure(exc: BaseException) -> str:
-    """Name a failed request's cause without the URL: a signed URL carries credentials."""
-    if isinstance(exc, (RetriableAPIError, ComplianceTapError)):
-        return str(exc)
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "the request timed out"
-    if isinstance(
-        exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
-    ):
-        return "the connection broke off in the middle of the body"
-    if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-        return "the connection failed (refused, reset or dropped)"
-    return type(exc).__name__
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with each secret, and anything sent as a bearer credential, masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _BEARER_CREDENTIAL.sub(f"Bearer {REDACTED}", text)
+
+
+def signed_url_secrets(url: str) -> list[str]:
+    """The query values of a signed URL long enough to be a signature or a token."""
+    return [value for _, value in parse_qsl(urlsplit(url).query) if len(value) >= MIN_SECRET_LENGTH]
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -119,14 +140,19 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def request_path(response: requests.Response) -> str:
+    """The path of the request, never its query string (a signed URL's is a credential)."""
+    return urlsplit(response.url).path
 
 
 class ComplianceStream(RESTStream[ListingPage]):
@@ -143,7 +169,20 @@ class ComplianceStream(RESTStream[ListingPage]):
     @override
     @property
     def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.config["api_key"])
+        return BearerTokenAuthenticator(token=self.api_key)
+
+    @property
+    def api_key(self) -> str:
+        """The key, without the spaces or line break a copy and paste can add at its ends."""
+        key = str(self.config.get("api_key") or "").strip()
+        if not (key.isascii() and key.isprintable()) or " " in key:
+            # Checked here because http.client's own error would quote the header, key and all.
+            msg = (
+                "Setting 'api_key' holds a space, a line break or another character an HTTP "
+                "header cannot carry: copy the key again, as one line."
+            )
+            raise ComplianceTapError(msg)
+        return key
 
     @override
     @property
@@ -152,8 +191,18 @@ class ComplianceStream(RESTStream[ListingPage]):
 
     @override
     @property
-    def timeout(self) -> int:
-        return int(self.config["request_timeout"])
+    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
+        # The SDK passes this straight to requests, which takes (connect, read): a host that
+        # does not answer is given up on in seconds, while a slow body keeps its read timeout.
+        return (
+            float(self.config.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
+            float(self.config["request_timeout"]),
+        )
+
+    @property
+    def request_subject(self) -> str:
+        """What the SDK's requests (the listing) are for, in the user's terms."""
+        return f"Calling {self.path}"
 
     @override
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
@@ -167,24 +216,55 @@ class ComplianceStream(RESTStream[ListingPage]):
         """What the failed request was for, in the user's terms."""
         return f"Calling {request_path(response)}"
 
+    def status_text(self, response: requests.Response, secrets: Iterable[str] = ()) -> str:
+        """``HTTP <status> <reason>: <the body's message>``, shortened and with secrets masked."""
+        try:
+            phrase = HTTPStatus(response.status_code).phrase
+        except ValueError:
+            phrase = ""
+        text = f"HTTP {response.status_code} {response.reason or phrase}".rstrip()
+        if quoted := quote_body(response, [self.api_key, *secrets]):
+            text += f": {quoted}"
+        return text
+
     @override
     def response_error_message(self, response: requests.Response) -> str:
-        reason = response.reason or HTTPStatus(response.status_code).phrase
-        message = f"{self.describe_request(response)} failed: HTTP {response.status_code} {reason}"
-        if quoted := quote_body(response):
-            message += f": {quoted}"
-        return message
+        return f"{self.describe_request(response)} failed: {self.status_text(response)}"
 
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RetriableAPIError(self.response_error_message(response), response)
+            raise RetriableAPIError(self.status_text(response), response)
         if status >= HTTPStatus.BAD_REQUEST:
             message = self.response_error_message(response)
             if hint := WHAT_TO_CHECK.get(HTTPStatus(status)):
                 message = f"{message.rstrip('.')}. {hint}"
             raise ComplianceAPIError(message)
+
+    def describe_failure(self, exc: BaseException) -> str:
+        """Name a failed request's cause without its URL: a signed URL carries credentials."""
+        connect_timeout, read_timeout = self.timeout
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        reason = getattr(inner, "reason", None)
+        if isinstance(exc, (RetriableAPIError, ComplianceTapError)):
+            return str(exc)
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return f"could not connect within {connect_timeout:g} s"
+        if isinstance(exc, requests.exceptions.Timeout) or isinstance(inner, ReadTimeoutError):
+            return f"no data arrived for {read_timeout:g} s"
+        if isinstance(
+            exc,
+            (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
+        ):
+            return "the connection broke off in the middle of the body"
+        if isinstance(reason, NewConnectionError):
+            return "could not connect (refused or unreachable)"
+        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
+            return "the connection was dropped or reset"
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return "a request header could not be sent"
+        return type(exc).__name__
 
     @override
     def backoff_max_tries(self) -> int:
@@ -203,46 +283,50 @@ class ComplianceStream(RESTStream[ListingPage]):
             exception = yield wait
 
     @override
-    def backoff_handler(self, details: Details) -> None:
-        self.logger.warning(
-            "Retrying in %.1f s (try %d of %d): %s",
-            details.get("wait", 0.0),
-            details["tries"],
-            self.backoff_max_tries(),
-            describe_failure(t.cast("BaseException", details.get("exception"))),
-        )
+    def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:
+        return self.with_retries(func, self.request_subject)
 
-    @override
-    def request_decorator(self, func: Callable[..., t.Any]) -> Callable[..., t.Any]:
-        """Retry transient failures; when tries run out, fail with one plain message.
+    def with_retries(
+        self,
+        func: Callable[P, R],
+        subject: str,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Callable[P, R]:
+        """``func``, tried again after transient failures; when tries run out, one plain error.
 
-        The SDK's own decorator logs through ``backoff``'s default handlers, which print the
-        exception text, and so a signed download URL: this one logs only what is safe.
+        ``subject`` says what the call is for (a log file's download names the file). Only
+        safe text is logged: the exceptions of ``requests`` quote URLs, and a signed download
+        URL is a credential. ``sleep`` waits between tries (a download's wait ends early
+        when the sync stops).
         """
-        retrying = backoff.on_exception(
-            self.backoff_wait_generator,
-            RETRIABLE_EXCEPTIONS,
-            max_tries=self.backoff_max_tries,
-            on_backoff=self.backoff_handler,
-            jitter=None,
-            logger=None,
-        )(func)
 
         @functools.wraps(func)
-        def call(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            try:
-                return retrying(*args, **kwargs)
-            except RETRIABLE_EXCEPTIONS as exc:
-                message = (
-                    f"Gave up after {self.backoff_max_tries()} tries: {describe_failure(exc)}. "
-                    "The API or the network kept failing; run the sync again later (nothing "
-                    "after the last bookmark is lost)."
+        def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            tries = self.backoff_max_tries()
+            waits = self.backoff_wait_generator()
+            next(waits)
+            attempt = 1
+            while True:
+                try:
+                    return func(*args, **kwargs)
+                except RETRIABLE_EXCEPTIONS as exc:
+                    cause = self.describe_failure(exc)
+                    if attempt >= tries:
+                        message = (
+                            f"{subject} failed {attempt} times, giving up. Last failure: "
+                            f"{cause}. {GIVE_UP_ADVICE}"
+                        )
+                        raise ComplianceAPIError(message) from None
+                    wait = waits.send(exc)
+                except requests.exceptions.RequestException as exc:
+                    # Nothing a retry fixes (a malformed URL or header), and its text can quote
+                    # the URL or the key.
+                    message = f"{subject} failed: {self.describe_failure(exc)}"
+                    raise ComplianceAPIError(message) from None
+                attempt += 1
+                self.logger.warning(
+                    "%s failed (%s); try %d of %d in %.2f s", subject, cause, attempt, tries, wait
                 )
-                raise ComplianceAPIError(message) from None
+                sleep(wait)
 
         return call
-
-
-def request_path(response: requests.Response) -> str:
-    """The path of the request, never its query string (a signed URL's is a credential)."""
-    return urlsplit(response.url).path

@@ -110,6 +110,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Request timeout",
         description="Seconds to wait for a connection or for the next bytes of a response.",
     ),
+    th.Property(
+        "connect_timeout",
+        th.NumberType(exclusive_minimum=0, maximum=600),
+        default=10.0,
+        title="Connect timeout",
+        description=(
+            "Seconds to wait for a connection to the API or the storage host; "
+            "request_timeout then bounds each wait for the next bytes of a response."
+        ),
+    ),
 ).to_dict()
 
 BOUNDS: dict[str, tuple[int, int]] = {

@@ -236,6 +236,16 @@ class ComplianceStream(RESTStream[ListingPage]):
         status = response.status_code
         if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(self.status_text(response), response)
+        if status >= HTTPStatus.MULTIPLE_CHOICES and status < HTTPStatus.BAD_REQUEST:
+            # Following would send the key to wherever the redirect points.
+            target = urlsplit(response.headers.get("Location", ""))
+            message = (
+                f"{self.describe_request(response)} failed: HTTP {status}, a redirect to "
+                f"{target.scheme}://{target.netloc}{target.path}, which the tap does not "
+                "follow with the API key. Check api_url: set it to the address the API "
+                "answers at."
+            )
+            raise ComplianceAPIError(message)
         if status >= HTTPStatus.BAD_REQUEST:
             message = self.response_error_message(response)
             if hint := WHAT_TO_CHECK.get(HTTPStatus(status)):

@@ -1,4 +1,8 @@
-"""Reading a downloaded log file into events, line by line, in flat memory."""
+"""Reading a downloaded log file line by line, in flat memory.
+
+A line is the unit that loads or fails: it yields all its events, or none and the reason why,
+so a bad line can be reported or set aside whole, with its number and raw text.
+"""
 
 from __future__ import annotations
 
@@ -16,57 +20,70 @@ if t.TYPE_CHECKING:
 
 GZIP_MAGIC = b"\x1f\x8b"
 _DECODER = json.JSONDecoder()
+NOT_OBJECT = "not a JSON object"
+
+
+class Line(t.NamedTuple):
+    """One non-blank line: its events, or the reason it holds none."""
+
+    number: int
+    raw: bytes
+    events: list[dict[str, t.Any]]
+    problem: str | None
+
+    def text(self) -> str:
+        """The line as text, without its line ending; bytes that are not UTF-8 escaped."""
+        return self.raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
 
 
 class MalformedLineError(ComplianceTapError):
-    """A line of a log file that is not one or more JSON objects."""
+    """A line of a log file that cannot be loaded as events."""
 
     def __init__(self, file_id: str, line_number: int, reason: str) -> None:
         self.file_id = file_id
         self.line_number = line_number
         self.reason = reason
-        super().__init__(f"Line {line_number} of log file {file_id} is not valid JSON: {reason}")
+        super().__init__(f"Line {line_number} of log file {file_id} cannot be loaded: {reason}")
 
 
-def iter_events(path: Path, file_id: str) -> Iterator[dict[str, t.Any]]:
-    """Yield each event of a JSON Lines file, gzip-compressed or not.
+def read_lines(path: Path) -> Iterator[Line]:
+    """Each non-blank line of a JSON Lines file, gzip-compressed or not, with its events.
 
-    Blank lines and CRLF endings are tolerated. A line holding several JSON objects back to
-    back (seen in the wild) yields each of them.
+    CRLF endings are tolerated. A line holding several JSON objects back to back (seen in
+    the wild) yields each of them.
     """
     with path.open("rb") as raw:
         compressed = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         lines: t.Iterable[bytes] = gzip.GzipFile(fileobj=raw) if compressed else raw
-        for line_number, line in enumerate(lines, start=1):
-            if line.isspace() or not line:
+        for number, line in enumerate(lines, start=1):
+            if not line or line.isspace():
                 continue
             try:
-                event = orjson.loads(line)
+                value = orjson.loads(line)
             except orjson.JSONDecodeError:
-                yield from _concatenated_objects(line, file_id, line_number)
-                continue
-            if not isinstance(event, dict):
-                raise MalformedLineError(file_id, line_number, "not a JSON object")
-            yield event
+                events, problem = _objects_back_to_back(line)
+            else:
+                events, problem = ([value], None) if isinstance(value, dict) else ([], NOT_OBJECT)
+            yield Line(number, line, events, problem)
 
 
-def _concatenated_objects(
-    line: bytes, file_id: str, line_number: int
-) -> Iterator[dict[str, t.Any]]:
-    """Split a line of JSON objects written back to back, or fail naming the line."""
+def _objects_back_to_back(line: bytes) -> tuple[list[dict[str, t.Any]], str | None]:
+    """The JSON objects of a line written back to back, or none and what is wrong."""
     try:
         text = line.decode("utf-8").strip()
-    except UnicodeDecodeError as exc:
-        raise MalformedLineError(file_id, line_number, "not UTF-8") from exc
+    except UnicodeDecodeError:
+        return [], "not UTF-8 text"
+    events = []
     position = 0
     while position < len(text):
         try:
             value, position = _DECODER.raw_decode(text, position)
         except json.JSONDecodeError as exc:
-            raise MalformedLineError(file_id, line_number, exc.msg) from exc
+            return [], f"not valid JSON ({exc.msg} at column {exc.colno})"
         if not isinstance(value, dict):
-            raise MalformedLineError(file_id, line_number, "not a JSON object")
-        yield value
+            return [], NOT_OBJECT
+        events.append(value)
         while position < len(text) and text[position].isspace():
             position += 1
+    return events, None

@@ -120,6 +120,18 @@ CONFIG_SCHEMA = th.PropertiesList(
             "request_timeout then bounds each wait for the next bytes of a response."
         ),
     ),
+    th.Property(
+        "on_malformed_line",
+        th.StringType(allowed_values=["fail", "reject"]),
+        default="fail",
+        title="On a malformed line",
+        description=(
+            "What to do with a log file line that is not JSON objects, or an event without "
+            "event_id: 'fail' stops the sync naming the file and line (the bookmark stays "
+            "before that file); 'reject' loads the rest and emits the line, with its file, "
+            "line number and error, to the rejected_lines stream."
+        ),
+    ),
 ).to_dict()
 
 BOUNDS: dict[str, tuple[int, int]] = {

@@ -1,11 +1,17 @@
-"""One stream per event type: list its log files, download each, emit its events."""
+"""One stream per event type: list its log files, download each, emit its events.
+
+Lines that cannot be loaded go, when the user asks for it, to ``rejected_lines``.
+"""
 
 from __future__ import annotations
 
 import threading
 import typing as t
+from urllib.parse import quote, urljoin
 
 import requests
+from singer_sdk import Stream
+from singer_sdk import typing as th
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -15,9 +21,14 @@ from tap_openai_compliance.client import (
     ComplianceStream,
     quote_body,
     request_path,
+    signed_url_secrets,
 )
-from tap_openai_compliance.download import download_directory, download_in_order, save_verified
-from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.download import (
+    DownloadCancelledError,
+    download_directory,
+    download_in_order,
+    save_verified,
+)
 from tap_openai_compliance.event_types import scope_of, stream_name
 from tap_openai_compliance.listing import (
     FileCursor,
@@ -27,7 +38,7 @@ from tap_openai_compliance.listing import (
     format_timestamp,
     parse_timestamp,
 )
-from tap_openai_compliance.parsing import iter_events
+from tap_openai_compliance.parsing import Line, MalformedLineError, read_lines
 from tap_openai_compliance.schemas import event_schema
 
 if t.TYPE_CHECKING:
@@ -41,6 +52,9 @@ LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
 DONE_AT_BOOKMARK = "log_files_at_bookmark"
+REJECTED_LINES = "rejected_lines"
+ON_MALFORMED_LINE = "on_malformed_line"
+FAIL, REJECT = "fail", "reject"
 
 LOG_FILE_PROPERTIES: dict[str, t.Any] = {
     LOG_FILE_ID: {"type": ["string"], "description": "Id of the log file the event came from."},
@@ -59,9 +73,57 @@ LOG_FILE_PROPERTIES: dict[str, t.Any] = {
     },
 }
 
+REJECTED_LINE_SCHEMA = th.PropertiesList(
+    th.Property("log_file_id", th.StringType, required=True, description="Id of the log file."),
+    th.Property(
+        "line_number",
+        th.IntegerType,
+        required=True,
+        description="Line number in the (decompressed) file, counting from 1.",
+    ),
+    th.Property("event_type", th.StringType, description="Event type of the log file."),
+    th.Property("log_file_end_time", th.DateTimeType, description="end_time of the log file."),
+    th.Property(
+        "raw_line",
+        th.StringType,
+        description="The whole line as served, without its line ending (non-UTF-8 escaped).",
+    ),
+    th.Property("error", th.StringType, description="Why the line could not be loaded."),
+).to_dict()
 
-class MissingEventIdError(ComplianceTapError):
-    """An event without the key the targets upsert on."""
+
+class RejectedLinesStream(Stream):
+    """Lines of log files that could not be loaded as events, with why: a dead-letter table.
+
+    The event streams write these while they read each file, before its bookmark moves on;
+    this stream's own turn in the sync has nothing left to add.
+    """
+
+    name = REJECTED_LINES
+    primary_keys: t.ClassVar[list[str]] = ["log_file_id", "line_number"]
+
+    def __init__(self, tap: Tap) -> None:
+        super().__init__(tap, schema=REJECTED_LINE_SCHEMA)
+        self._schema_written = False
+
+    @override
+    @property
+    def emit_activate_version_messages(self) -> bool:
+        # A full-table version would tell the target to drop the rejects of earlier syncs.
+        return False
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        return ()
+
+    def write(self, record: dict[str, t.Any]) -> None:
+        """Emit one rejected line now, while another stream is syncing."""
+        # The SDK writes a stream's messages only during that stream's own sync; these come
+        # during an event stream's, so the SDK's message writers are called directly.
+        if not self._schema_written:
+            self._write_schema_message()
+            self._schema_written = True
+        self._write_record_message(record)
 
 
 class LogEventsStream(ComplianceStream):
@@ -86,6 +148,7 @@ class LogEventsStream(ComplianceStream):
             schema=schema,
             path=f"/{self.scope.value}/{principal_id}/logs",
         )
+        # Signed links are fetched with a session of their own, which never holds the key.
         self._storage = requests.Session()
 
     @override
@@ -105,29 +168,58 @@ class LogEventsStream(ComplianceStream):
         return LogFilePaginator(start, self.event_type)
 
     @override
+    def validate_response(self, response: requests.Response) -> None:
+        super().validate_response(response)
+        if not _is_listing(response):
+            return
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            # A proxy's error page or a cut body, most likely: worth another try.
+            quoted = quote_body(response, [self.api_key])
+            msg = f"the listing is not a JSON object with a 'data' list: {quoted}"
+            raise RetriableAPIError(msg, response)
+
+    @override
     def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
-        data = response.json().get("data")
-        if not isinstance(data, list):
-            msg = f"Listing {self.event_type} log files returned no 'data' list"
-            raise ComplianceAPIError(msg)
-        yield from data
+        yield from response.json()["data"]
+
+    @override
+    @property
+    def request_subject(self) -> str:
+        return f"Listing {self.event_type} log files"
 
     @override
     def describe_request(self, response: requests.Response) -> str:
-        path = request_path(response)
-        if path.endswith("/logs"):
-            return f"Listing {self.event_type} log files"
-        return f"Downloading {self.event_type} log file {path.rsplit('/', 1)[-1]}"
+        if _is_listing(response):
+            return self.request_subject
+        return self._download_subject(request_path(response).rsplit("/", 1)[-1])
+
+    def _download_subject(self, file_id: str) -> str:
+        """What downloading one file is, in messages."""
+        return f"Downloading {self.event_type} log file {file_id}"
 
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         done = self._resume_point()
         stopping = threading.Event()
-        download = self.request_decorator(self._download_once)
+
+        def wait_unless_stopping(seconds: float) -> None:
+            if stopping.wait(seconds):
+                raise DownloadCancelledError
+
+        def download(log_file: LogFile) -> Path:
+            fetch = self.with_retries(
+                self._download_once, self._download_subject(log_file.id), wait_unless_stopping
+            )
+            return fetch(log_file, directory, stopping)
+
         with download_directory() as directory:
             files = download_in_order(
                 self._new_files(context),
-                lambda log_file: download(log_file, directory, stopping),
+                download,
                 int(self.config["max_concurrent_downloads"]),
                 stopping,
             )
@@ -149,13 +241,25 @@ class LogEventsStream(ComplianceStream):
         end_date = self.config.get("end_date")
         last = parse_timestamp(end_date) if end_date else None
         for item in self.request_records(context):
-            log_file = LogFile.from_listing(item)
+            log_file = self._log_file(item)
             if last is not None and log_file.end_time > last:
                 return
             if listed.covers(log_file):
                 continue
             listed.advance(log_file)
             yield log_file
+
+    def _log_file(self, item: t.Any) -> LogFile:
+        """A listing entry as a LogFile, or an error saying the listing is malformed."""
+        try:
+            return LogFile.from_listing(item)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            msg = (
+                f"{self.request_subject} failed: an entry lacks a valid id or end_time, so "
+                "the tap cannot tell which files it covers. Report the listing to OpenAI "
+                "support."
+            )
+            raise ComplianceAPIError(msg) from None
 
     def _download_once(self, log_file: LogFile, directory: Path, stopping: threading.Event) -> Path:
         """One try at a file: a fresh signed link from the API, then the body from storage."""
@@ -164,52 +268,86 @@ class LogEventsStream(ComplianceStream):
     def _open_body(self, log_file: LogFile) -> requests.Response:
         """The response whose body is the file; the API key never leaves for the storage host."""
         request = self.build_prepared_request(
-            method="GET", url=f"{self.get_url(None)}/{log_file.id}", headers=self.http_headers
+            method="GET",
+            url=f"{self.get_url(None)}/{quote(log_file.id, safe='')}",
+            headers=self.http_headers,
         )
         response = self.requests_session.send(
             request, timeout=self.timeout, allow_redirects=False, stream=True
         )
-        self.validate_response(response)
         if not response.is_redirect:
+            try:
+                self.validate_response(response)
+            except BaseException:
+                response.close()
+                raise
             return response
+        link = urljoin(response.url, response.headers["Location"])
         response.close()
-        storage = self._storage.get(
-            response.headers["Location"], timeout=self.timeout, stream=True, allow_redirects=False
-        )
-        self._validate_storage_response(storage, log_file)
+        # The storage session holds no key, so following the storage host's redirects is safe.
+        storage = self._storage.get(link, timeout=self.timeout, stream=True)
+        self._validate_storage_response(storage, log_file, link)
         return storage
 
-    def _validate_storage_response(self, response: requests.Response, log_file: LogFile) -> None:
+    def _validate_storage_response(
+        self, response: requests.Response, log_file: LogFile, link: str
+    ) -> None:
         """Retry what a fresh link or a later try can fix; fail on the rest."""
         status = response.status_code
         if status < requests.codes.multiple_choices:
             return
-        message = (
-            f"Downloading {self.event_type} log file {log_file.id} from storage failed: "
-            f"HTTP {status}: {quote_body(response)}"
-        )
+        answer = self.status_text(response, signed_url_secrets(link))
         response.close()
         if status in {requests.codes.forbidden, requests.codes.too_many_requests} or status >= 500:
             # A 403 from storage is an expired signed link: the retry asks the API for a new one.
-            raise RetriableAPIError(message)
-        raise ComplianceAPIError(message)
+            raise RetriableAPIError(f"the storage host answered {answer}", response)
+        msg = f"{self._download_subject(log_file.id)} failed: the storage host answered {answer}"
+        raise ComplianceAPIError(msg)
 
     def _events_of(self, log_file: LogFile, path: Path) -> Iterator[dict[str, t.Any]]:
         """The file's events as records, each naming the file it came from."""
         end_time = format_timestamp(log_file.end_time)
         declared = self._declared_fields
-        for line_number, event in enumerate(iter_events(path, log_file.id), start=1):
-            if event.get("event_id") is None:
-                msg = (
-                    f"Event {line_number} of log file {log_file.id} ({self.event_type}) has no "
-                    "event_id, the key targets upsert on"
-                )
-                raise MissingEventIdError(msg)
-            if unknown := event.keys() - declared:
-                event[UNKNOWN_FIELDS] = {name: event[name] for name in unknown}
-            event[LOG_FILE_ID] = log_file.id
-            event[LOG_FILE_END_TIME] = end_time
-            yield event
+        for line in read_lines(path):
+            problem = line.problem or _missing_key(line.events)
+            if problem is not None:
+                self._set_aside(log_file, line, problem)
+                continue
+            for event in line.events:
+                if unknown := event.keys() - declared:
+                    event[UNKNOWN_FIELDS] = {name: event[name] for name in unknown}
+                event[LOG_FILE_ID] = log_file.id
+                event[LOG_FILE_END_TIME] = end_time
+                yield event
+
+    def _set_aside(self, log_file: LogFile, line: Line, problem: str) -> None:
+        """Send a line that cannot be loaded to ``rejected_lines``, or stop the sync there."""
+        mode = self.config.get(ON_MALFORMED_LINE) or FAIL
+        rejects = self._tap.streams.get(REJECTED_LINES)
+        if mode == REJECT and isinstance(rejects, RejectedLinesStream) and rejects.selected:
+            rejects.write(
+                {
+                    "log_file_id": log_file.id,
+                    "line_number": line.number,
+                    "event_type": self.event_type,
+                    "log_file_end_time": format_timestamp(log_file.end_time),
+                    "raw_line": line.text(),
+                    "error": problem,
+                }
+            )
+            return
+        if mode == REJECT:
+            advice = (
+                f"{ON_MALFORMED_LINE} is '{REJECT}' but the {REJECTED_LINES} stream is not "
+                "selected, and a line is never dropped in silence: select it"
+            )
+        else:
+            advice = (
+                f"The sync stopped before this {self.event_type} file, so a rerun loses "
+                f"nothing; or set {ON_MALFORMED_LINE} to '{REJECT}' to load the rest and "
+                f"keep such lines in the {REJECTED_LINES} stream"
+            )
+        raise MalformedLineError(log_file.id, line.number, f"{problem}. {advice}.")
 
     def _save_bookmark(self, done: FileCursor) -> None:
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""
@@ -221,3 +359,17 @@ class LogEventsStream(ComplianceStream):
         # resume point, so write it now (even after a file with no events).
         self.state_manager.is_flushed = False
         self._write_state_message()
+
+
+def _is_listing(response: requests.Response) -> bool:
+    """Whether the response answers a listing call (the other calls are downloads)."""
+    return request_path(response).endswith("/logs")
+
+
+def _missing_key(events: list[dict[str, t.Any]]) -> str | None:
+    """Why events cannot be loaded for want of a usable ``event_id``, if that is so."""
+    for event in events:
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str) or not event_id:
+            return "an event has no event_id (a string), the key targets deduplicate on"
+    return None

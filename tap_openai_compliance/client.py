@@ -24,6 +24,7 @@ from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.listing import ListingPage
+from tap_openai_compliance.settings import key_problem
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -174,15 +175,12 @@ class ComplianceStream(RESTStream[ListingPage]):
     @property
     def api_key(self) -> str:
         """The key, without the spaces or line break a copy and paste can add at its ends."""
-        key = str(self.config.get("api_key") or "").strip()
-        if not (key.isascii() and key.isprintable()) or " " in key:
-            # Checked here because http.client's own error would quote the header, key and all.
-            msg = (
-                "Setting 'api_key' holds a space, a line break or another character an HTTP "
-                "header cannot carry: copy the key again, as one line."
-            )
-            raise ComplianceTapError(msg)
-        return key
+        key = str(self.config.get("api_key") or "")
+        # Checked again here, for runs without config validation: http.client's own error
+        # would quote the header, key and all.
+        if problem := key_problem(key):
+            raise ComplianceTapError(problem)
+        return key.strip()
 
     @override
     @property

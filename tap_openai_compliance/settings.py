@@ -108,7 +108,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType,
         default=300,
         title="Request timeout",
-        description="Seconds to wait for a connection or for the next bytes of a response.",
+        description="Seconds to wait for the next bytes of a response (the read timeout).",
     ),
     th.Property(
         "connect_timeout",
@@ -153,6 +153,17 @@ def with_fallbacks(config: dict[str, t.Any]) -> dict[str, t.Any]:
     return resolved
 
 
+def key_problem(api_key: str) -> str | None:
+    """Why a key cannot travel in an HTTP header, if it cannot (never quoting the key)."""
+    key = api_key.strip()
+    if key.isascii() and key.isprintable() and " " not in key:
+        return None
+    return (
+        "Setting 'api_key' holds a space, a line break or another character an HTTP header "
+        "cannot carry: copy the key again, as one line."
+    )
+
+
 def problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Each thing wrong with the settings, in a sentence naming the setting."""
     found = []
@@ -161,6 +172,8 @@ def problems(config: t.Mapping[str, t.Any]) -> list[str]:
             "Setting 'api_key' is missing or empty: set it (or TAP_OPENAI_COMPLIANCE_API_KEY, or "
             f"{LEGACY_KEY_VARIABLE}) to your Compliance API key."
         )
+    elif problem := key_problem(config["api_key"]):
+        found.append(problem)
     if not config.get("workspace_id") and not config.get("organization_id"):
         found.append(
             "Set 'workspace_id' (a ChatGPT workspace UUID), 'organization_id' (org-...), or both."

@@ -6,7 +6,7 @@ import logging
 import sys
 import typing as t
 
-from singer_sdk import Tap
+from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
@@ -15,7 +15,7 @@ from typing_extensions import override
 
 from tap_openai_compliance import settings
 from tap_openai_compliance.errors import ComplianceTapError
-from tap_openai_compliance.streams import LogEventsStream
+from tap_openai_compliance.streams import LogEventsStream, RejectedLinesStream
 
 if t.TYPE_CHECKING:
     from pathlib import PurePath
@@ -98,8 +98,13 @@ class TapOpenAICompliance(Tap):
         ]
 
     @override
-    def discover_streams(self) -> list[LogEventsStream]:
-        return [LogEventsStream(self, name) for name in settings.selected_event_types(self.config)]
+    def discover_streams(self) -> list[Stream]:
+        streams: list[Stream] = [
+            LogEventsStream(self, name) for name in settings.selected_event_types(self.config)
+        ]
+        if self.config.get("on_malformed_line") == "reject":
+            streams.append(RejectedLinesStream(self))
+        return streams
 
     @override
     @classmethod

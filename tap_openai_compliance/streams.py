@@ -1,17 +1,17 @@
 """One stream per event type: list its log files, download each, emit its events.
 
-Lines that cannot be loaded go, when the user asks for it, to ``rejected_lines``.
+Each completed file also gets its ``log_files`` row; lines that cannot be loaded go, when the
+user asks for it, to ``rejected_lines``.
 """
 
 from __future__ import annotations
 
+import datetime
 import threading
 import typing as t
 from urllib.parse import quote, urljoin
 
 import requests
-from singer_sdk import Stream
-from singer_sdk import typing as th
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -40,6 +40,7 @@ from tap_openai_compliance.listing import (
 )
 from tap_openai_compliance.parsing import Line, MalformedLineError, read_lines
 from tap_openai_compliance.schemas import event_schema
+from tap_openai_compliance.side_streams import LOG_FILES, REJECTED_LINES, SideStream
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -52,7 +53,6 @@ LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
 DONE_AT_BOOKMARK = "log_files_at_bookmark"
-REJECTED_LINES = "rejected_lines"
 ON_MALFORMED_LINE = "on_malformed_line"
 FAIL, REJECT = "fail", "reject"
 
@@ -72,58 +72,6 @@ LOG_FILE_PROPERTIES: dict[str, t.Any] = {
         ),
     },
 }
-
-REJECTED_LINE_SCHEMA = th.PropertiesList(
-    th.Property("log_file_id", th.StringType, required=True, description="Id of the log file."),
-    th.Property(
-        "line_number",
-        th.IntegerType,
-        required=True,
-        description="Line number in the (decompressed) file, counting from 1.",
-    ),
-    th.Property("event_type", th.StringType, description="Event type of the log file."),
-    th.Property("log_file_end_time", th.DateTimeType, description="end_time of the log file."),
-    th.Property(
-        "raw_line",
-        th.StringType,
-        description="The whole line as served, without its line ending (non-UTF-8 escaped).",
-    ),
-    th.Property("error", th.StringType, description="Why the line could not be loaded."),
-).to_dict()
-
-
-class RejectedLinesStream(Stream):
-    """Lines of log files that could not be loaded as events, with why: a dead-letter table.
-
-    The event streams write these while they read each file, before its bookmark moves on;
-    this stream's own turn in the sync has nothing left to add.
-    """
-
-    name = REJECTED_LINES
-    primary_keys: t.ClassVar[list[str]] = ["log_file_id", "line_number"]
-
-    def __init__(self, tap: Tap) -> None:
-        super().__init__(tap, schema=REJECTED_LINE_SCHEMA)
-        self._schema_written = False
-
-    @override
-    @property
-    def emit_activate_version_messages(self) -> bool:
-        # A full-table version would tell the target to drop the rejects of earlier syncs.
-        return False
-
-    @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
-        return ()
-
-    def write(self, record: dict[str, t.Any]) -> None:
-        """Emit one rejected line now, while another stream is syncing."""
-        # The SDK writes a stream's messages only during that stream's own sync; these come
-        # during an event stream's, so the SDK's message writers are called directly.
-        if not self._schema_written:
-            self._write_schema_message()
-            self._schema_written = True
-        self._write_record_message(record)
 
 
 class LogEventsStream(ComplianceStream):
@@ -224,7 +172,15 @@ class LogEventsStream(ComplianceStream):
                 stopping,
             )
             for log_file, path in files:
-                yield from self._events_of(log_file, path)
+                # The file was written once, verified, and not touched since.
+                fetched_at = datetime.datetime.fromtimestamp(
+                    path.stat().st_mtime, datetime.timezone.utc
+                )
+                record_count = 0
+                for record in self._events_of(log_file, path):
+                    record_count += 1
+                    yield record
+                self._write_log_file_row(log_file, record_count, fetched_at)
                 done.advance(log_file)
                 self._save_bookmark(done)
 
@@ -323,8 +279,8 @@ class LogEventsStream(ComplianceStream):
     def _set_aside(self, log_file: LogFile, line: Line, problem: str) -> None:
         """Send a line that cannot be loaded to ``rejected_lines``, or stop the sync there."""
         mode = self.config.get(ON_MALFORMED_LINE) or FAIL
-        rejects = self._tap.streams.get(REJECTED_LINES)
-        if mode == REJECT and isinstance(rejects, RejectedLinesStream) and rejects.selected:
+        rejects = self._side_stream(REJECTED_LINES)
+        if mode == REJECT and rejects is not None:
             rejects.write(
                 {
                     "log_file_id": log_file.id,
@@ -348,6 +304,32 @@ class LogEventsStream(ComplianceStream):
                 f"keep such lines in the {REJECTED_LINES} stream"
             )
         raise MalformedLineError(log_file.id, line.number, f"{problem}. {advice}.")
+
+    def _side_stream(self, name: str) -> SideStream | None:
+        """The side stream ``name``, if it is in the catalog and selected."""
+        stream = self._tap.streams.get(name)
+        return stream if isinstance(stream, SideStream) and stream.selected else None
+
+    def _write_log_file_row(
+        self, log_file: LogFile, record_count: int, fetched_at: datetime.datetime
+    ) -> None:
+        """The ``log_files`` row of a completed file, if that stream is selected."""
+        if (log_files := self._side_stream(LOG_FILES)) is None:
+            return
+        log_files.write(
+            {
+                "id": log_file.id,
+                "event_type": self.event_type,
+                "scope": self.scope.value,
+                "principal_id": self.config[self.scope.id_setting],
+                "end_time": format_timestamp(log_file.end_time),
+                "file_name": log_file.file_name,
+                "file_size": log_file.file_size,
+                "file_sha256": log_file.file_sha256,
+                "record_count": record_count,
+                "fetched_at": format_timestamp(fetched_at),
+            }
+        )
 
     def _save_bookmark(self, done: FileCursor) -> None:
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""

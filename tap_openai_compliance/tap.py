@@ -15,7 +15,8 @@ from typing_extensions import override
 
 from tap_openai_compliance import settings
 from tap_openai_compliance.errors import ComplianceTapError
-from tap_openai_compliance.streams import LogEventsStream, RejectedLinesStream
+from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
+from tap_openai_compliance.streams import LogEventsStream
 
 if t.TYPE_CHECKING:
     from pathlib import PurePath
@@ -102,6 +103,7 @@ class TapOpenAICompliance(Tap):
         streams: list[Stream] = [
             LogEventsStream(self, name) for name in settings.selected_event_types(self.config)
         ]
+        streams.append(LogFilesStream(self))
         if self.config.get("on_malformed_line") == "reject":
             streams.append(RejectedLinesStream(self))
         return streams

@@ -12,6 +12,7 @@ import sys
 import typing as t
 from pathlib import Path
 
+SIDE_STREAMS = ("log_files", "rejected_lines")
 TAP = shutil.which("tap-openai-compliance") or str(
     Path(sys.executable).with_name("tap-openai-compliance")
 )
@@ -32,6 +33,14 @@ class TapRun:
             m["record"]
             for m in self.messages
             if m["type"] == "RECORD" and (stream is None or m["stream"] == stream)
+        ]
+
+    def events(self) -> list[dict[str, t.Any]]:
+        """The RECORD payloads of the event streams (not log_files or rejected_lines)."""
+        return [
+            m["record"]
+            for m in self.messages
+            if m["type"] == "RECORD" and m["stream"] not in SIDE_STREAMS
         ]
 
     def streams_with_records(self) -> set[str]:

@@ -78,7 +78,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
 def assert_synced_exactly(run: TapRun, api: FakeComplianceAPI, file_ids: list[str]) -> None:
     """The run succeeded and emitted every event of the files once, unchanged, in order."""
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids)
+    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
 
 
 def file_of(call: RequestRecord) -> str:
@@ -253,7 +253,7 @@ def test_a_file_that_keeps_failing_stops_the_sync_naming_the_file_and_cause(
     assert cause in line
     assert "Traceback" not in run.stderr
     # Nothing of the failed file, or of any after it, was emitted; the bookmark is before it.
-    assert {r["_sdc_log_file_id"] for r in run.records()} == {file_ids[0]}
+    assert {r["_sdc_log_file_id"] for r in run.events()} == {file_ids[0]}
     assert run.last_state["bookmarks"]["auth_log"]["log_files_at_bookmark"] == [file_ids[0]]
     # A signed link is a credential: the file is named by its id, never by its URL.
     assert "signature=" not in run.stderr
@@ -330,7 +330,7 @@ def test_a_signal_mid_sync_stops_promptly_with_a_state_covering_only_completed_f
     # SIGKILL cannot be handled: the last STATE printed before it must be as safe.
     assert stopped.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 0), stopped.stderr
     assert seconds_to_exit < 5
-    assert {r["_sdc_log_file_id"] for r in stopped.records()} == set(file_ids[:3])
+    assert {r["_sdc_log_file_id"] for r in stopped.events()} == set(file_ids[:3])
     bookmark = stopped.last_state["bookmarks"]["auth_log"]
     assert bookmark["log_files_at_bookmark"] == [file_ids[2]]
     assert bookmark["replication_key_value"] == "2026-11-20T10:00:00.000000Z"
@@ -355,7 +355,7 @@ def test_states_written_mid_file_by_the_sdk_or_a_signal_cover_only_completed_fil
     assert stopped.returncode == 0, stopped.stderr
     emitted: dict[str, int] = {}
     for message in stopped.messages:
-        if message["type"] == "RECORD":
+        if message["type"] == "RECORD" and message["stream"] == "auth_log":
             file_id = message["record"]["_sdc_log_file_id"]
             emitted[file_id] = emitted.get(file_id, 0) + 1
         elif message["type"] == "STATE":
@@ -424,14 +424,14 @@ def test_a_malformed_line_stops_the_sync_naming_file_and_line_and_a_rerun_loses_
     assert "on_malformed_line" in line
     assert "Traceback" not in run.stderr
     assert run.last_state["bookmarks"]["auth_log"]["log_files_at_bookmark"] == [first]
-    assert last not in {r["_sdc_log_file_id"] for r in run.records()}
+    assert last not in {r["_sdc_log_file_id"] for r in run.events()}
 
     # Once the cause is dealt with (here: by routing such lines aside), the rerun from the
     # last STATE reads the broken file again and the union holds every event and the bad line.
     rerun = run_tap(tmp_path, tap_config(api, on_malformed_line="reject"), run.last_state)
 
     assert rerun.returncode == 0, rerun.stderr
-    emitted = {r["event_id"] for r in run.records() + rerun.records("auth_log")}
+    emitted = {r["event_id"] for r in run.events() + rerun.records("auth_log")}
     assert emitted == {"a1", "a2", "b1", "b2", "c1"}
     (rejected,) = rerun.records("rejected_lines")
     assert (rejected["log_file_id"], rejected["line_number"]) == (broken, 3)
@@ -514,7 +514,7 @@ def test_an_event_without_event_id_stops_the_sync_by_default_and_never_loads_a_n
     assert run.returncode == 1
     (line,) = error_lines(run.stderr)
     assert f"Line 2 of log file {keyless} cannot be loaded: an event has no event_id" in line
-    assert all(isinstance(r.get("event_id"), str) for r in run.records())
+    assert all(isinstance(r.get("event_id"), str) for r in run.events())
     assert run.last_state["bookmarks"]["auth_log"]["log_files_at_bookmark"] == [first]
 
 
@@ -523,7 +523,11 @@ def test_rejecting_lines_into_a_deselected_stream_stops_rather_than_drop_them(ap
     config = tap_config(api, on_malformed_line="reject")
     discovered = run_tap(tmp_path, config, extra_args=["--discover"])
     catalog = json.loads(discovered.stdout)
-    assert {entry["tap_stream_id"] for entry in catalog["streams"]} == {"auth_log", REJECTED_LINES}
+    assert {entry["tap_stream_id"] for entry in catalog["streams"]} == {
+        "auth_log",
+        "log_files",
+        REJECTED_LINES,
+    }
     for entry in catalog["streams"]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -70,7 +70,7 @@ def test_second_sync_with_nothing_new_downloads_nothing(api, tmp_path):
     second = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), first.last_state)
 
     assert second.returncode == 0, second.stderr
-    assert second.records() == []
+    assert second.events() == []
     assert api.download_calls() == []
     assert api.storage_calls() == []
     assert second.last_state["bookmarks"] == first.last_state["bookmarks"]
@@ -84,7 +84,7 @@ def test_new_files_after_the_bookmark_are_exactly_what_the_next_sync_emits(api, 
 
     second = run_tap(tmp_path, config, first.last_state)
 
-    assert [without_file_fields(r) for r in second.records()] == events_of(api, newer)
+    assert [without_file_fields(r) for r in second.events()] == events_of(api, newer)
 
 
 @pytest.mark.parametrize("after_exclusive", [False, True], ids=["inclusive", "exclusive"])
@@ -101,8 +101,8 @@ def test_files_sharing_end_times_across_pages_come_once(tmp_path, after_exclusiv
         again = run_tap(tmp_path, config, first.last_state)
 
     assert first.returncode == 0, first.stderr
-    assert [without_file_fields(r) for r in first.records()] == events_of(api, file_ids)
-    assert again.records() == []
+    assert [without_file_fields(r) for r in first.events()] == events_of(api, file_ids)
+    assert again.events() == []
     assert api.storage_calls() == []
 
 
@@ -113,7 +113,7 @@ def test_more_ties_than_a_small_page_holds_are_read_with_a_larger_page(api, tmp_
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], page_size=2))
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids)
+    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
     assert {call.query["limit"] for call in api.listing_calls()} == {"2", "100"}
 
 
@@ -134,7 +134,7 @@ def test_end_date_bounds_a_backfill(api, tmp_path):
 
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], end_date=end_date))
 
-    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids[:2])
+    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids[:2])
     assert {call.path.rsplit("/", 1)[-1] for call in api.download_calls()} == set(file_ids[:2])
 
 
@@ -144,7 +144,7 @@ def test_start_date_skips_older_files(api, tmp_path):
 
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], start_date=start_date))
 
-    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids[1:])
+    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids[1:])
 
 
 def test_gzip_bodies_are_detected_by_their_magic_bytes(api, tmp_path):
@@ -152,7 +152,7 @@ def test_gzip_bodies_are_detected_by_their_magic_bytes(api, tmp_path):
 
     run = run_tap(tmp_path, tap_config(api, event_types=["CODEX_LOG"]))
 
-    assert [without_file_fields(r) for r in run.records()] == events_of(api, file_ids)
+    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
 
 
 def test_crlf_blank_lines_and_objects_back_to_back_parse(api, tmp_path):
@@ -164,7 +164,7 @@ def test_crlf_blank_lines_and_objects_back_to_back_parse(api, tmp_path):
 
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
 
-    assert [r["event_id"] for r in run.records()] == ["e1", "e2", "e3"]
+    assert [r["event_id"] for r in run.events()] == ["e1", "e2", "e3"]
 
 
 def test_fields_the_schema_does_not_know_are_kept(api, tmp_path):
@@ -176,7 +176,7 @@ def test_fields_the_schema_does_not_know_are_kept(api, tmp_path):
     }
     api.add_log_file("workspaces", WORKSPACE_ID, "AUTH_LOG", [event], FIRST_END_TIME)
 
-    (record,) = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"])).records()
+    (record,) = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"])).events()
 
     assert without_file_fields(record) == event
     assert record["_sdc_unknown_fields"] == {"risk_assessment": event["risk_assessment"]}
@@ -223,14 +223,14 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss_or_resend(
 
     assert killed.returncode == -signal.SIGKILL
     assert resumed.returncode == 0, resumed.stderr
-    ids_before = [r["event_id"] for r in killed.records()]
-    ids_after = [r["event_id"] for r in resumed.records()]
+    ids_before = [r["event_id"] for r in killed.events()]
+    ids_after = [r["event_id"] for r in resumed.events()]
     all_ids = [e["event_id"] for e in events_of(api, file_ids)]
     assert set(ids_before) | set(ids_after) == set(all_ids)
     # Nothing a printed STATE covered is sent again.
     covered_files = _files_covered_by(killed.last_state["bookmarks"]["auth_log"], api, file_ids)
     assert covered_files, "the kill should come after at least one completed file"
-    assert not {r["_sdc_log_file_id"] for r in resumed.records()} & covered_files
+    assert not {r["_sdc_log_file_id"] for r in resumed.events()} & covered_files
 
 
 def _files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:
@@ -245,17 +245,49 @@ def _files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str
     return covered
 
 
-def test_every_state_covers_only_files_whose_records_were_all_emitted(api, tmp_path):
+def test_every_state_covers_only_files_whose_records_and_row_were_all_emitted(api, tmp_path):
     file_ids = add_files(api, "AUTH_LOG", hourly(5), events_per_file=3)
 
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
 
     emitted: dict[str, int] = {}
+    rows: set[str] = set()
     for message in run.messages:
-        if message["type"] == "RECORD":
+        if message["type"] == "RECORD" and message["stream"] == "auth_log":
             file_id = message["record"]["_sdc_log_file_id"]
             emitted[file_id] = emitted.get(file_id, 0) + 1
+        elif message["type"] == "RECORD" and message["stream"] == "log_files":
+            rows.add(message["record"]["id"])
         elif message["type"] == "STATE" and "auth_log" in message["value"].get("bookmarks", {}):
             bookmark = message["value"]["bookmarks"]["auth_log"]
             for file_id in _files_covered_by(bookmark, api, file_ids):
                 assert emitted.get(file_id) == 3, f"STATE covers {file_id} before all its records"
+                assert file_id in rows, f"STATE covers {file_id} before its log_files row"
+
+
+def test_log_files_has_one_row_per_file_synced_matching_the_listing(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(2), events_per_file=4)
+    file_ids += add_files(api, "COSTS", hourly(1), events_per_file=2)
+
+    before = datetime.now(timezone.utc)
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG", "COSTS"]))
+    after = datetime.now(timezone.utc)
+
+    rows = {row["id"]: row for row in run.records("log_files")}
+    assert set(rows) == set(file_ids)
+    for file_id in file_ids:
+        served = api.log_file(file_id)
+        row = rows[file_id]
+        assert row["event_type"] == served.event_type
+        assert row["scope"] == served.scope.value
+        assert row["principal_id"] == served.principal_id
+        assert row["end_time"] == served.end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert (row["file_name"], row["file_size"], row["file_sha256"]) == (
+            served.file_name,
+            served.size,
+            served.sha256,
+        )
+        assert row["record_count"] == len(api.events_of(file_id))
+        assert before <= datetime.fromisoformat(row["fetched_at"].replace("Z", "+00:00")) <= after
+    schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "log_files")
+    assert schema["key_properties"] == ["id"]

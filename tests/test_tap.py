@@ -37,7 +37,7 @@ def test_bad_settings_fail_up_front_naming_the_setting(api, tmp_path, overrides,
 
     assert run.returncode != 0
     assert named in run.stderr
-    assert run.records() == []
+    assert run.events() == []
     assert api.requests == []
     assert "Traceback" not in run.stderr
 
@@ -57,7 +57,7 @@ def test_the_cookbook_key_variable_is_used_when_api_key_is_unset(api, tmp_path):
     run = run_tap(tmp_path, config, env={"COMPLIANCE_API_KEY": API_KEY})
 
     assert run.returncode == 0, run.stderr
-    assert len(run.records()) == len(events_of(api, file_ids))
+    assert len(run.events()) == len(events_of(api, file_ids))
 
 
 def test_settings_can_come_from_the_environment(api, tmp_path):
@@ -74,7 +74,7 @@ def test_settings_can_come_from_the_environment(api, tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count('"type":"RECORD"') == 3
+    assert result.stdout.count('"type":"RECORD","stream":"auth_log"') == 3
 
 
 def _path_env() -> dict[str, str]:

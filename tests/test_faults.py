@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from tap_openai_compliance.sandbox import FakeComplianceAPI, Fault, RequestRecord
-from tap_openai_compliance.streams import REJECTED_LINES
+from tap_openai_compliance.side_streams import REJECTED_LINES
 from tests.conftest import (
     API_KEY,
     FIRST_END_TIME,

@@ -77,3 +77,23 @@ def hourly(count: int, start: datetime = FIRST_END_TIME) -> list[datetime]:
 def events_of(api: FakeComplianceAPI, file_ids: t.Iterable[str]) -> list[dict[str, t.Any]]:
     """Every event the given files hold, in order."""
     return [event for file_id in file_ids for event in api.events_of(file_id)]
+
+
+FILE_FIELDS = ("_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields")
+
+
+def without_file_fields(record: dict) -> dict:
+    """The event as the API served it: the record minus the tap's own fields."""
+    return {k: v for k, v in record.items() if k not in FILE_FIELDS}
+
+
+def files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:
+    """The files a bookmark says are done."""
+    value = bookmark["replication_key_value"]
+    done_at_value = set(bookmark.get("log_files_at_bookmark", []))
+    covered = set()
+    for file_id in file_ids:
+        end_time = api.log_file(file_id).end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        if end_time < value or (end_time == value and file_id in done_at_value):
+            covered.add(file_id)
+    return covered

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import typing as t
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class TapRun:
     messages: list[dict[str, t.Any]]
     stderr: str
     stdout: str
+    seconds_to_exit: float = 0.0
 
     def records(self, stream: str | None = None) -> list[dict[str, t.Any]]:
         """The RECORD payloads, of one stream or of all."""
@@ -113,24 +115,29 @@ def run_tap_until(
     config: dict[str, t.Any],
     state: dict[str, t.Any] | None,
     *,
-    stop_after_states: int,
+    lines_holding: str = '"type":"STATE"',
+    count: int,
     sig: int = signal.SIGKILL,
     timeout: float = 120,
 ) -> TapRun:
-    """Run the tap and send it ``sig`` once it has printed ``stop_after_states`` STATEs."""
+    """Run the tap and send it ``sig`` once ``count`` output lines held ``lines_holding``.
+
+    The run's ``seconds_to_exit`` tells how long the tap took to end after the signal.
+    """
     args = [TAP, *write_inputs(tmp_path, config, state)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines: list[str] = []
-    states = 0
+    seen = 0
     for line in process.stdout:
         lines.append(line)
-        if '"STATE"' in line[:30]:
-            states += 1
-            if states == stop_after_states:
-                process.send_signal(sig)
-                break
+        seen += lines_holding in line
+        if seen == count:
+            break
+    signalled = time.monotonic()
+    process.send_signal(sig)
     rest, stderr = process.communicate(timeout=timeout)
+    seconds_to_exit = time.monotonic() - signalled
     # What reached the pipe before the signal is what an orchestrator would have read too.
     stdout = "".join(lines) + rest
-    return TapRun(process.returncode, parse_messages(stdout), stderr, stdout)
+    return TapRun(process.returncode, parse_messages(stdout), stderr, stdout, seconds_to_exit)

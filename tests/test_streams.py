@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from datetime import datetime, timedelta, timezone
 
@@ -14,17 +15,12 @@ from tests.conftest import (
     WORKSPACE_ID,
     add_files,
     events_of,
+    files_covered_by,
     hourly,
     tap_config,
+    without_file_fields,
 )
 from tests.tap_runner import run_tap, run_tap_until
-
-FILE_FIELDS = ("_sdc_log_file_id", "_sdc_log_file_end_time")
-
-
-def without_file_fields(record: dict) -> dict:
-    """The event as the API served it: the record minus the tap's own fields."""
-    return {k: v for k, v in record.items() if k not in (*FILE_FIELDS, "_sdc_unknown_fields")}
 
 
 def test_full_sync_emits_every_event_unchanged_with_its_file(api, tmp_path):
@@ -216,9 +212,7 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss_or_resend(
     file_ids = add_files(api, "AUTH_LOG", end_times, events_per_file=4)
     config = tap_config(api, event_types=["AUTH_LOG"], max_concurrent_downloads=2)
 
-    killed = run_tap_until(
-        tmp_path, config, None, stop_after_states=stop_after_states, sig=signal.SIGKILL
-    )
+    killed = run_tap_until(tmp_path, config, None, count=stop_after_states, sig=signal.SIGKILL)
     resumed = run_tap(tmp_path, config, killed.last_state)
 
     assert killed.returncode == -signal.SIGKILL
@@ -228,21 +222,9 @@ def test_a_killed_sync_resumes_from_its_last_state_without_loss_or_resend(
     all_ids = [e["event_id"] for e in events_of(api, file_ids)]
     assert set(ids_before) | set(ids_after) == set(all_ids)
     # Nothing a printed STATE covered is sent again.
-    covered_files = _files_covered_by(killed.last_state["bookmarks"]["auth_log"], api, file_ids)
+    covered_files = files_covered_by(killed.last_state["bookmarks"]["auth_log"], api, file_ids)
     assert covered_files, "the kill should come after at least one completed file"
     assert not {r["_sdc_log_file_id"] for r in resumed.events()} & covered_files
-
-
-def _files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:
-    """The files a bookmark says are done."""
-    value = bookmark["replication_key_value"]
-    done_at_value = set(bookmark.get("log_files_at_bookmark", []))
-    covered = set()
-    for file_id in file_ids:
-        end_time = api.log_file(file_id).end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        if end_time < value or (end_time == value and file_id in done_at_value):
-            covered.add(file_id)
-    return covered
 
 
 def test_every_state_covers_only_files_whose_records_and_row_were_all_emitted(api, tmp_path):
@@ -260,7 +242,7 @@ def test_every_state_covers_only_files_whose_records_and_row_were_all_emitted(ap
             rows.add(message["record"]["id"])
         elif message["type"] == "STATE" and "auth_log" in message["value"].get("bookmarks", {}):
             bookmark = message["value"]["bookmarks"]["auth_log"]
-            for file_id in _files_covered_by(bookmark, api, file_ids):
+            for file_id in files_covered_by(bookmark, api, file_ids):
                 assert emitted.get(file_id) == 3, f"STATE covers {file_id} before all its records"
                 assert file_id in rows, f"STATE covers {file_id} before its log_files row"
 
@@ -291,3 +273,57 @@ def test_log_files_has_one_row_per_file_synced_matching_the_listing(api, tmp_pat
         assert before <= datetime.fromisoformat(row["fetched_at"].replace("Z", "+00:00")) <= after
     schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "log_files")
     assert schema["key_properties"] == ["id"]
+
+
+def test_deselected_fields_stream_maps_and_flattening_still_apply(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(1), events_per_file=2)
+    config = tap_config(
+        api,
+        event_types=["AUTH_LOG"],
+        stream_maps={"auth_log": {"actor_type": "actor['type']", "action_data": "__NULL__"}},
+        flattening_enabled=True,
+        flattening_max_depth=1,
+    )
+    discovered = run_tap(tmp_path, config, extra_args=["--discover"])
+    catalog = json.loads(discovered.stdout)
+    (auth_log,) = [e for e in catalog["streams"] if e["tap_stream_id"] == "auth_log"]
+    for entry in auth_log["metadata"]:
+        entry["metadata"]["selected"] = entry["breadcrumb"] != ["properties", "request_metadata"]
+    (tmp_path / "catalog.json").write_text(json.dumps(catalog))
+
+    run = run_tap(tmp_path, config, extra_args=["--catalog", str(tmp_path / "catalog.json")])
+
+    assert run.returncode == 0, run.stderr
+    records = run.records("auth_log")
+    assert len(records) == 2
+    for record in records:
+        assert not any(key.startswith("request_metadata") for key in record)
+        assert "action_data" not in record
+        assert record["actor_type"] == "ACCOUNT_USER"
+        assert "actor__user_email" in record
+        assert "actor" not in record
+
+
+def test_with_every_field_selected_records_pass_through_stream_maps(api, tmp_path):
+    file_ids = add_files(api, "AUTH_LOG", hourly(1), events_per_file=2)
+    config = tap_config(
+        api, event_types=["AUTH_LOG"], stream_maps={"auth_log": {"__alias__": "logins"}}
+    )
+
+    run = run_tap(tmp_path, config)
+
+    assert run.records("auth_log") == []
+    assert [without_file_fields(r) for r in run.records("logins")] == events_of(api, file_ids)
+
+
+def test_with_every_field_selected_records_are_still_flattened(api, tmp_path):
+    (file_id,) = add_files(api, "AUTH_LOG", hourly(1), events_per_file=1)
+    config = tap_config(
+        api, event_types=["AUTH_LOG"], flattening_enabled=True, flattening_max_depth=1
+    )
+
+    (record,) = run_tap(tmp_path, config).records("auth_log")
+
+    (event,) = api.events_of(file_id)
+    assert record["actor__user_email"] == event["actor"]["user_email"]
+    assert "actor" not in record

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -30,6 +31,7 @@ from tap_openai_compliance.sandbox import (
     build_demo_dataset,
     make_event,
 )
+from tap_openai_compliance.tap import TapOpenAICompliance
 from tests.postgres import PostgresCluster, throwaway_cluster
 
 if t.TYPE_CHECKING:
@@ -314,6 +316,33 @@ def assert_everything_loaded_once(project: Project, api: FakeComplianceAPI) -> N
 
 
 # -- the tests ------------------------------------------------------------------------------
+
+
+def test_meltano_yml_declares_what_the_tap_advertises():
+    about = subprocess.run(
+        [str(Path(sys.executable).with_name("tap-openai-compliance")), "--about", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    advertised = json.loads(about.stdout)
+    meltano_yml = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    (extractor,) = [
+        plugin
+        for plugin in meltano_yml["plugins"]["extractors"]
+        if plugin["name"] == "tap-openai-compliance"
+    ]
+    declared = {setting["name"]: setting for setting in extractor["settings"]}
+
+    assert set(extractor["capabilities"]) == set(advertised["capabilities"])
+    assert "batch" not in extractor["capabilities"]
+    # Every setting of the tap's own; of the SDK's built-in ones, those worth showing.
+    assert set(TapOpenAICompliance.config_jsonschema["properties"]) <= declared.keys()
+    assert declared.keys() <= set(advertised["settings"]["properties"])
+    for name, setting in declared.items():
+        assert {"kind", "label", "description"} <= setting.keys(), name
+    assert declared["api_key"]["kind"] == "string"
+    assert declared["api_key"]["sensitive"] is True
 
 
 def test_first_sync_loads_one_row_per_event_with_json_objects_and_timestamps(project, sandbox):

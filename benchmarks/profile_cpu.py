@@ -1,6 +1,6 @@
 """Where the tap's per-record time goes: the CPU-bound case of run.py, in-process, profiled.
 
-Run as ``python benchmarks/profile_cpu.py [--events N] [--writer msgspec] [--no-profile]``.
+Run as ``python benchmarks/profile_cpu.py [--events N] [--no-profile]``.
 The tap syncs against the fake in this process with stdout sent to /dev/null; cProfile watches
 the main thread only, which is where records are parsed and written (downloads run in the
 pool's threads). cProfile adds a fixed cost per Python call, so it inflates code made of many
@@ -28,29 +28,16 @@ from run import (
     WORKSPACE_ID,
     auth_log_events,
     new_api,
-    serve_without_nagle,
     tap_config,
 )
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_openai_compliance.sandbox.server import encode_jsonl
 from tap_openai_compliance.tap import TapOpenAICompliance
 
-if t.TYPE_CHECKING:
-    from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 
-WRITERS: dict[str, type[GenericSingerWriter[t.Any, t.Any]] | None] = {
-    "default": None,
-    "msgspec": MsgSpecWriter,
-}
-
-
-def sync(config: dict[str, t.Any], writer: str, profiler: cProfile.Profile | None) -> float:
+def sync(config: dict[str, t.Any], profiler: cProfile.Profile | None) -> float:
     """One full sync with stdout discarded; return its seconds."""
-    writer_class = WRITERS[writer]
-    tap = TapOpenAICompliance(
-        config=config, message_writer=writer_class() if writer_class else None
-    )
+    tap = TapOpenAICompliance(config=config)
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         started = time.perf_counter()
         if profiler is None:
@@ -65,12 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=4)
-    parser.add_argument("--writer", choices=sorted(WRITERS), default="default")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--no-profile", action="store_true", help="time only")
     parser.add_argument("--save", type=Path, help="also write the raw pstats here")
     args = parser.parse_args(argv)
-    serve_without_nagle()
     rng = random.Random(5)
     per_file = args.events // args.files
     api = new_api()
@@ -81,15 +66,15 @@ def main(argv: list[str] | None = None) -> int:
             api.add_log_file("workspaces", WORKSPACE_ID, EVENT_TYPE, body, end_time)
         config = tap_config(api)
         records = per_file * args.files
-        unprofiled = sync(config, args.writer, None)
+        unprofiled = sync(config, None)
         print(
-            f"writer={args.writer}: {records:,} records in {unprofiled:.2f} s unprofiled, "
+            f"{records:,} records in {unprofiled:.2f} s unprofiled, "
             f"{records / unprofiled:,.0f} records/s"
         )
         if args.no_profile:
             return 0
         profiler = cProfile.Profile()
-        profiled = sync(config, args.writer, profiler)
+        profiled = sync(config, profiler)
     finally:
         api.stop()
     print(f"profiled: {profiled:.2f} s ({records / profiled:,.0f} records/s)")

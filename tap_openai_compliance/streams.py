@@ -13,7 +13,6 @@ import typing as t
 from urllib.parse import quote, urljoin
 
 import requests
-from singer_sdk import singerlib as singer
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
@@ -40,12 +39,13 @@ from tap_openai_compliance.listing import (
     format_timestamp,
     parse_timestamp,
 )
+from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.parsing import Line, MalformedLineError, read_lines
 from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.side_streams import LOG_FILES, REJECTED_LINES, SideStream
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator, Iterable, Iterator
+    from collections.abc import Iterable, Iterator
     from pathlib import Path
 
     from singer_sdk import Tap
@@ -115,29 +115,26 @@ class LogEventsStream(ComplianceStream):
         """Nothing per record: the bookmark moves once a file is complete (``_save_bookmark``)."""
 
     @override
-    def _generate_record_messages(
-        self, record: dict[str, t.Any]
-    ) -> Generator[singer.RecordMessage, None, None]:
-        """The SDK's record messages, minus its walk over every nested property.
+    def _write_record_message(self, record: dict[str, t.Any]) -> None:
+        """Write a record's RECORD messages, skipping what the SDK does that these need not.
 
-        The SDK walks each record against the selection mask to drop deselected properties,
-        which costs about half a record's time even when every field is selected. Records
-        need no conforming either (TYPE_CONFORMANCE_LEVEL is NONE). So when nothing is
-        deselected, records go straight to the stream maps (aliases, hashing, flattening);
+        The SDK walks each record against the selection mask to drop deselected properties
+        (about half a record's time even when every field is selected), and builds a message
+        object per record only to turn it back into a dict. Records need no conforming either
+        (TYPE_CONFORMANCE_LEVEL is NONE). So when nothing is deselected, each record goes
+        through the stream maps (aliases, hashing, flattening) straight to the writer;
         otherwise the SDK's own path runs.
         """
-        if not self._everything_selected:
-            yield from super()._generate_record_messages(record)
+        writer = self._tap.message_writer
+        if not (self._everything_selected and isinstance(writer, MessageWriter)):
+            super()._write_record_message(record)
             return
+        time_extracted = datetime.datetime.now(datetime.timezone.utc)
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield singer.RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=datetime.datetime.now(datetime.timezone.utc),
-                )
+                writer.write_record(stream_map.stream_alias, mapped, time_extracted)
+        self.state_manager.is_flushed = False
 
     @functools.cached_property
     def _everything_selected(self) -> bool:

@@ -7,40 +7,22 @@ import sys
 import typing as t
 
 from singer_sdk import Stream, Tap
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
-from singer_sdk.singerlib.encoding.base import SingerMessageType
 from typing_extensions import override
 
 from tap_openai_compliance import settings
 from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 from tap_openai_compliance.streams import LogEventsStream
 
 if t.TYPE_CHECKING:
     from pathlib import PurePath
 
-    from singer_sdk.singerlib.encoding.simple import Message
-
 # urllib3 logs every request line at DEBUG, and a download's request line is a signed URL
 # whose query string is a credential.
 logging.getLogger("urllib3").setLevel(logging.INFO)
-
-
-class FlushBeforeStateWriter(MsgSpecWriter):
-    """msgspec's encoder, with stdout flushed at every message but RECORD.
-
-    Flushing after each record costs a system call per record. Unflushed records still reach
-    the pipe before the STATE written after them (its flush pushes them out first), so a kill
-    can only lose records that no STATE covered yet: they are sent again on the next run.
-    """
-
-    @override
-    def write_message(self, message: Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if message.type != SingerMessageType.RECORD:
-            sys.stdout.flush()
 
 
 class TapOpenAICompliance(Tap):
@@ -48,7 +30,7 @@ class TapOpenAICompliance(Tap):
 
     name = "tap-openai-compliance"
     config_jsonschema = settings.CONFIG_SCHEMA
-    message_writer_class = FlushBeforeStateWriter
+    message_writer_class = MessageWriter
     # No BATCH: a bookmark is saved as each file completes, which is only safe when its
     # records were written as messages, not into a batch file the target has not seen yet.
     capabilities: t.ClassVar[list[t.Any]] = [

@@ -141,8 +141,9 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
 
 
 def is_record_line(line: bytes) -> bool:
-    """Whether a Singer message line is a RECORD, whatever the writer's key order."""
-    return b'"RECORD"' in line[:64]
+    """Whether a Singer message line is an event's RECORD (not a log_files row)."""
+    head = line[:64]
+    return b'"RECORD"' in head and b'"log_files"' not in head
 
 
 # Runs the tap and reports its own resource use. The tap must not be a direct child of this
@@ -415,20 +416,22 @@ def cpu_case(sizes: Sizes, workdir: Path) -> dict[str, t.Any]:
         api.stop()
     limit = orjson_rate(bodies)
     tap_rate = tap.records / tap.wall_seconds
+    # Start-up (mostly the SDK's imports, ~0.6 s) is paid once per run, not per record: the
+    # per-record comparison uses the rate from the first RECORD to the last.
+    steady_rate = tap.records / tap.record_seconds if tap.record_seconds else 0.0
     return {
         "files": sizes.cpu_files,
         "events": per_file * sizes.cpu_files,
         "megabytes": sum(map(len, bodies)) / MIB,
         "tap": dataclasses.asdict(tap),
         "tap_records_per_second": tap_rate,
-        "tap_steady_records_per_second": tap.records / tap.record_seconds
-        if tap.record_seconds
-        else None,
+        "tap_steady_records_per_second": steady_rate,
         "tap_records_per_cpu_second": tap.records / tap.cpu_seconds,
         "orjson_records_per_second": limit.wall,
         "orjson_records_per_cpu_second": limit.cpu,
         "orjson_records": limit.records,
-        "tap_over_orjson": tap_rate / limit.wall,
+        "tap_over_orjson": steady_rate / limit.wall,
+        "tap_with_start_up_over_orjson": tap_rate / limit.wall,
         # Another process's load moves wall rates far more than CPU rates: a steadier check.
         "tap_over_orjson_cpu": tap.records / tap.cpu_seconds / limit.cpu,
     }
@@ -612,11 +615,12 @@ def cpu_rows(result: dict[str, t.Any]) -> tuple[str, list[Row]]:
         ),
         Row("  records per CPU second", f"{result['orjson_records_per_cpu_second']:,.0f}"),
         Row(
-            "tap / orjson",
+            "tap (first to last RECORD) / orjson",
             f"{result['tap_over_orjson']:.3f}",
             f">= {MIN_TAP_OVER_ORJSON:g}",
             result["tap_over_orjson"] >= MIN_TAP_OVER_ORJSON,
         ),
+        Row("  the same with start-up", f"{result['tap_with_start_up_over_orjson']:.3f}"),
         Row(
             "  the same per CPU second (steadier under load)",
             f"{result['tap_over_orjson_cpu']:.3f}",

@@ -111,6 +111,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Seconds to wait for the next bytes of a response (the read timeout).",
     ),
     th.Property(
+        "progress_interval",
+        th.NumberType,
+        default=5.0,
+        title="Progress interval",
+        description=(
+            "Seconds between progress lines per stream (files done of files listed so far, "
+            "records, MB/s, end_time reached)."
+        ),
+    ),
+    th.Property(
         "connect_timeout",
         th.NumberType(exclusive_minimum=0, maximum=600),
         default=10.0,

@@ -41,6 +41,7 @@ from tap_openai_compliance.listing import (
 )
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.parsing import Line, MalformedLineError, read_lines
+from tap_openai_compliance.progress import Progress
 from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.side_streams import LOG_FILES, REJECTED_LINES, SideStream
 
@@ -55,6 +56,8 @@ LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
 DONE_AT_BOOKMARK = "log_files_at_bookmark"
+# Records between two looks at the clock for a progress line, inside a large file.
+PROGRESS_CHECK_EVERY = 10_000
 ON_MALFORMED_LINE = "on_malformed_line"
 FAIL, REJECT = "fail", "reject"
 
@@ -195,6 +198,7 @@ class LogEventsStream(ComplianceStream):
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         done = self._resume_point()
         stopping = threading.Event()
+        progress = Progress(self.logger, self.name, float(self.config["progress_interval"]))
 
         def wait_unless_stopping(seconds: float) -> None:
             if stopping.wait(seconds):
@@ -208,23 +212,28 @@ class LogEventsStream(ComplianceStream):
 
         with download_directory() as directory:
             files = download_in_order(
-                self._new_files(context),
+                self._new_files(context, progress),
                 download,
                 int(self.config["max_concurrent_downloads"]),
                 stopping,
             )
             for log_file, path in files:
                 # The file was written once, verified, and not touched since.
-                fetched_at = datetime.datetime.fromtimestamp(
-                    path.stat().st_mtime, datetime.timezone.utc
-                )
+                saved = path.stat()
+                fetched_at = datetime.datetime.fromtimestamp(saved.st_mtime, datetime.timezone.utc)
+                records_before = progress.records
                 record_count = 0
-                for record in self._events_of(log_file, path):
-                    record_count += 1
+                for record_count, record in enumerate(self._events_of(log_file, path), start=1):
                     yield record
+                    if record_count % PROGRESS_CHECK_EVERY == 0:
+                        progress.records = records_before + record_count
+                        progress.log_if_due()
+                progress.records = records_before + record_count
                 self._write_log_file_row(log_file, record_count, fetched_at)
                 done.advance(log_file)
                 self._save_bookmark(done)
+                progress.file_done(log_file, saved.st_size)
+        progress.log(prefix="Finished ")
 
     def _resume_point(self) -> FileCursor:
         """Where the last completed sync, or else ``start_date``, left off."""
@@ -233,7 +242,7 @@ class LogEventsStream(ComplianceStream):
             return FileCursor(parse_timestamp(bookmark), set(state.get(DONE_AT_BOOKMARK, [])))
         return FileCursor(parse_timestamp(self.config["start_date"]))
 
-    def _new_files(self, context: Context | None) -> Iterator[LogFile]:
+    def _new_files(self, context: Context | None, progress: Progress) -> Iterator[LogFile]:
         """The listed files not yet synced, each once, up to ``end_date``."""
         listed = self._resume_point()
         end_date = self.config.get("end_date")
@@ -245,6 +254,7 @@ class LogEventsStream(ComplianceStream):
             if listed.covers(log_file):
                 continue
             listed.advance(log_file)
+            progress.file_listed()
             yield log_file
 
     def _log_file(self, item: t.Any) -> LogFile:

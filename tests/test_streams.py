@@ -327,3 +327,28 @@ def test_with_every_field_selected_records_are_still_flattened(api, tmp_path):
     (event,) = api.events_of(file_id)
     assert record["actor__user_email"] == event["actor"]["user_email"]
     assert "actor" not in record
+
+
+def test_progress_lines_say_files_records_rate_and_end_time_reached(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(3), events_per_file=2)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], progress_interval=0))
+
+    lines = [
+        line.split("| ")[-1] for line in run.stderr.splitlines() if "files listed so far" in line
+    ]
+    assert lines[0].startswith("auth_log: 1 of ")
+    assert "2 records" in lines[0]
+    assert "end_time reached: 2026-11-20T08:00:00.000000Z" in lines[0]
+    assert lines[-1].startswith("Finished auth_log: 3 of 3 files listed so far done, 6 records")
+    assert "end_time reached: 2026-11-20T10:00:00.000000Z" in lines[-1]
+
+
+def test_progress_is_logged_every_few_seconds_not_every_file(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(5), events_per_file=1)
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
+
+    lines = [line for line in run.stderr.splitlines() if "files listed so far" in line]
+    assert len(lines) == 1
+    assert "Finished auth_log: 5 of 5" in lines[0]

@@ -1,0 +1,67 @@
+"""A line every few seconds while a stream syncs, so a long backfill visibly moves."""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from tap_openai_compliance.listing import format_timestamp
+
+if t.TYPE_CHECKING:
+    import logging
+
+    from tap_openai_compliance.listing import LogFile
+
+
+class Progress:
+    """One stream's files, records and bytes so far, logged at most every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        stream: str,
+        interval: float,
+        clock: t.Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._logger = logger
+        self._stream = stream
+        self._interval = interval
+        self._clock = clock
+        self._started = self._last_logged = clock()
+        self.files_listed = 0
+        self.files_done = 0
+        self.records = 0
+        self.bytes = 0
+        self.reached: str | None = None
+
+    def file_listed(self) -> None:
+        """Count a file the listing handed out."""
+        self.files_listed += 1
+
+    def file_done(self, log_file: LogFile, size: int) -> None:
+        """Count a completed file, and log if it is time to."""
+        self.files_done += 1
+        self.bytes += size
+        self.reached = format_timestamp(log_file.end_time)
+        self.log_if_due()
+
+    def log_if_due(self) -> None:
+        """Log a line when ``interval`` seconds passed since the last one."""
+        if self._clock() - self._last_logged >= self._interval:
+            self.log()
+
+    def log(self, prefix: str = "") -> None:
+        """Log where the stream is now."""
+        now = self._clock()
+        self._last_logged = now
+        rate = self.bytes / max(now - self._started, 1e-9) / 1e6
+        self._logger.info(
+            "%s%s: %d of %d files listed so far done, %d records, %.1f MB/s, end_time reached: %s",
+            prefix,
+            self._stream,
+            self.files_done,
+            self.files_listed,
+            self.records,
+            rate,
+            self.reached or "none yet",
+        )

@@ -29,6 +29,10 @@ from tap_openai_compliance.settings import key_problem
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
 
+    from singer_sdk import Tap
+
+    from tap_openai_compliance.throttle import ApiThrottle
+
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
 
@@ -151,6 +155,12 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _is_refusal(exc: BaseException) -> bool:
+    """Whether a failure is a 429: a call refused for going too fast."""
+    response = getattr(exc, "response", None)
+    return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
 def request_path(response: requests.Response) -> str:
     """The path of the request, never its query string (a signed URL's is a credential)."""
     return urlsplit(response.url).path
@@ -161,6 +171,10 @@ class ComplianceStream(RESTStream[ListingPage]):
 
     # The key must never follow a redirect: download links are fetched by hand, key-less.
     allow_redirects = False
+
+    def __init__(self, tap: Tap, *, throttle: ApiThrottle, **kwargs: t.Any) -> None:
+        super().__init__(tap, **kwargs)
+        self.throttle = throttle
 
     @override
     @property
@@ -315,6 +329,7 @@ class ComplianceStream(RESTStream[ListingPage]):
             next(waits)
             attempt = 1
             while True:
+                self.throttle.wait_for_pause(sleep)
                 try:
                     return func(*args, **kwargs)
                 except RETRIABLE_EXCEPTIONS as exc:
@@ -326,6 +341,8 @@ class ComplianceStream(RESTStream[ListingPage]):
                         )
                         raise ComplianceAPIError(message) from None
                     wait = waits.send(exc)
+                    if _is_refusal(exc):
+                        self.throttle.refused(wait)
                 except requests.exceptions.RequestException as exc:
                     # Nothing a retry fixes (a malformed URL or header), and its text can quote
                     # the URL or the key.

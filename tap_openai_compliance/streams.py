@@ -52,6 +52,8 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
+    from tap_openai_compliance.throttle import ApiThrottle
+
 LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
@@ -88,7 +90,7 @@ class LogEventsStream(ComplianceStream):
     # Records are parsed JSON already: conforming would only cost time, and could alter values.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
-    def __init__(self, tap: Tap, event_type: str) -> None:
+    def __init__(self, tap: Tap, event_type: str, throttle: ApiThrottle) -> None:
         self.event_type = event_type
         self.scope = scope_of(event_type)
         schema = event_schema(event_type)
@@ -100,6 +102,7 @@ class LogEventsStream(ComplianceStream):
             name=stream_name(event_type),
             schema=schema,
             path=f"/{self.scope.value}/{principal_id}/logs",
+            throttle=throttle,
         )
         # Signed links are fetched with a session of their own, which never holds the key.
         self._storage = requests.Session()
@@ -280,15 +283,17 @@ class LogEventsStream(ComplianceStream):
             url=f"{self.get_url(None)}/{quote(log_file.id, safe='')}",
             headers=self.http_headers,
         )
-        response = self.requests_session.send(
-            request, timeout=self.timeout, allow_redirects=False, stream=True
-        )
+        with self.throttle.slot():
+            response = self.requests_session.send(
+                request, timeout=self.timeout, allow_redirects=False, stream=True
+            )
+            if not response.is_redirect:
+                try:
+                    self.validate_response(response)
+                except BaseException:
+                    response.close()
+                    raise
         if not response.is_redirect:
-            try:
-                self.validate_response(response)
-            except BaseException:
-                response.close()
-                raise
             return response
         link = urljoin(response.url, response.headers["Location"])
         response.close()

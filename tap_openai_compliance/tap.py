@@ -16,6 +16,7 @@ from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 from tap_openai_compliance.streams import LogEventsStream
+from tap_openai_compliance.throttle import ApiThrottle
 
 if t.TYPE_CHECKING:
     from pathlib import PurePath
@@ -82,8 +83,10 @@ class TapOpenAICompliance(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
+        throttle = ApiThrottle(int(self.config["max_concurrent_downloads"]))
         streams: list[Stream] = [
-            LogEventsStream(self, name) for name in settings.selected_event_types(self.config)
+            LogEventsStream(self, name, throttle)
+            for name in settings.selected_event_types(self.config)
         ]
         streams.append(LogFilesStream(self))
         if self.config.get("on_malformed_line") == "reject":

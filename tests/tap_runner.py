@@ -118,11 +118,13 @@ def run_tap_until(
     lines_holding: str = '"type":"STATE"',
     count: int,
     sig: int = signal.SIGKILL,
+    before_signal: t.Callable[[], object] = lambda: None,
     timeout: float = 120,
 ) -> TapRun:
     """Run the tap and send it ``sig`` once ``count`` output lines held ``lines_holding``.
 
-    The run's ``seconds_to_exit`` tells how long the tap took to end after the signal.
+    ``before_signal`` runs just before the signal is sent. The run's ``seconds_to_exit``
+    tells how long the tap took to end after the signal.
     """
     args = [TAP, *write_inputs(tmp_path, config, state)]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -134,6 +136,7 @@ def run_tap_until(
         seen += lines_holding in line
         if seen == count:
             break
+    before_signal()
     signalled = time.monotonic()
     process.send_signal(sig)
     rest, stderr = process.communicate(timeout=timeout)

@@ -320,12 +320,21 @@ def test_a_signal_mid_sync_stops_promptly_with_a_state_covering_only_completed_f
     api, tmp_path, sig
 ):
     file_ids = add_files(api, "AUTH_LOG", hourly(7), events_per_file=4)
-    # When the signal comes, one download sleeps out a long Retry-After and one hangs in a read.
-    api.inject("download", Fault.status(429, headers={"Retry-After": "30"}), file_id=file_ids[3])
-    api.inject("storage", Fault.delay(30), file_id=file_ids[4])
-    config = tap_config(api, request_timeout=60, max_concurrent_downloads=4)
+    # When the signal comes, one download hangs in a read and one sleeps out a long
+    # Retry-After; both start only after the first three files were downloaded, since a 429
+    # pauses every download.
+    api.inject("storage", Fault.delay(30), file_id=file_ids[3])
+    api.inject("download", Fault.status(429, headers={"Retry-After": "30"}), file_id=file_ids[4])
+    config = tap_config(api, request_timeout=60, max_concurrent_downloads=3)
 
-    stopped = run_tap_until(tmp_path, config, None, count=3, sig=getattr(signal, sig))
+    stopped = run_tap_until(
+        tmp_path,
+        config,
+        None,
+        count=3,
+        sig=getattr(signal, sig),
+        before_signal=lambda: wait_until(lambda: api.pending_faults() == 0),
+    )
 
     # SIGKILL cannot be handled: the last STATE printed before it must be as safe.
     assert stopped.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 0), stopped.stderr
@@ -584,3 +593,11 @@ def test_an_error_body_is_quoted_short_on_one_line_without_control_characters(ap
     assert "fake log line CRITICAL injected" in line
     assert len(line) < 1_000
     assert "\x1b" not in run.stderr
+
+
+def wait_until(condition: t.Callable[[], bool], timeout: float = 10) -> None:
+    """Return once ``condition`` holds; fail the test if it does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)

@@ -21,4 +21,3 @@ def test_the_lean_record_line_equals_the_sdk_message_line(capsysbinary):
     sdk_line, lean_line = capsysbinary.readouterr().out.splitlines()
     assert lean_line == sdk_line
     assert sdk_line.startswith(b'{"type":"RECORD","stream":"auth_log","record":{"event_id":"e1"')
-

@@ -82,7 +82,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
         "max_concurrent_downloads",
         th.IntegerType,
-        default=4,
+        default=12,
         title="Concurrent downloads",
         description="Log files downloaded at once, 1 to 32; records still come out in order.",
     ),

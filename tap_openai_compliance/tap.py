@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import sys
 import typing as t
@@ -75,7 +76,8 @@ class TapOpenAICompliance(Tap):
         """What the JSON schema (with the SDK's built-in settings) finds wrong."""
         from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
 
-        schema = self.config_jsonschema
+        # A copy: the SDK adds its built-in settings to the dict it is given.
+        schema = copy.deepcopy(self.config_jsonschema)
         self.append_builtin_config(schema)
         return [
             _format_validation_error(e) for e in JSONSchemaValidator(schema).iter_errors(config)

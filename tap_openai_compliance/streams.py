@@ -131,21 +131,35 @@ class LogEventsStream(ComplianceStream):
         through the stream maps (aliases, hashing, flattening) straight to the writer;
         otherwise the SDK's own path runs.
         """
-        writer = self._tap.message_writer
-        if not (self._everything_selected and isinstance(writer, MessageWriter)):
+        if self._write_directly is None:
             super()._write_record_message(record)
-            return
-        time_extracted = datetime.datetime.now(datetime.timezone.utc)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                writer.write_record(stream_map.stream_alias, mapped, time_extracted)
-        self.state_manager.is_flushed = False
+        else:
+            self._write_directly(record)
 
     @functools.cached_property
-    def _everything_selected(self) -> bool:
-        """Whether the catalog keeps every field of this stream (read once, at the first record)."""
-        return all(self.mask.values())
+    def _write_directly(self) -> t.Callable[[dict[str, t.Any]], None] | None:
+        """The lean way to write a record, or None when the SDK's path is needed.
+
+        Decided once, at the first record, when the catalog is applied: with every field
+        selected and the tap's own writer. The state stays "flushed" here, as nothing in it
+        moves per record: the bookmark is written by ``_save_bookmark``.
+        """
+        writer = self._tap.message_writer
+        if not (all(self.mask.values()) and isinstance(writer, MessageWriter)):
+            return None
+        maps = [(stream_map.transform, stream_map.stream_alias) for stream_map in self.stream_maps]
+        write_record = writer.write_record
+        now = datetime.datetime.now
+        utc = datetime.timezone.utc
+
+        def write(record: dict[str, t.Any]) -> None:
+            time_extracted = now(utc)
+            for transform, alias in maps:
+                mapped = transform(record)
+                if mapped is not None:
+                    write_record(alias, mapped, time_extracted)
+
+        return write
 
     @override
     def get_url_params(

@@ -43,6 +43,7 @@ from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.parsing import Line, MalformedLineError, read_lines
 from tap_openai_compliance.progress import Progress
 from tap_openai_compliance.schemas import event_schema
+from tap_openai_compliance.settings import RETENTION
 from tap_openai_compliance.side_streams import LOG_FILES, REJECTED_LINES, SideStream
 
 if t.TYPE_CHECKING:
@@ -58,6 +59,8 @@ LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
 DONE_AT_BOOKMARK = "log_files_at_bookmark"
+# The default start_date is exactly the retention ago: only a start well before it is worth a word.
+RETENTION_MARGIN = datetime.timedelta(days=1)
 # Records between two looks at the clock for a progress line, inside a large file.
 PROGRESS_CHECK_EVERY = 10_000
 ON_MALFORMED_LINE = "on_malformed_line"
@@ -214,6 +217,7 @@ class LogEventsStream(ComplianceStream):
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         done = self._resume_point()
+        self._warn_if_past_retention(done)
         stopping = threading.Event()
         progress = Progress(self.logger, self.name, float(self.config["progress_interval"]))
 
@@ -251,6 +255,21 @@ class LogEventsStream(ComplianceStream):
                 self._save_bookmark(done)
                 progress.file_done(log_file, saved.st_size)
         progress.log(prefix="Finished ")
+
+    def _warn_if_past_retention(self, start: FileCursor) -> None:
+        """Say so when a sync starts further back than the API keeps log files."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if start.end_time >= now - RETENTION - RETENTION_MARGIN:
+            return
+        self.logger.warning(
+            "%s starts from %s, more than %d days ago, but the API keeps log files for about "
+            "%d days: events of files that expired before this sync are gone. Sync more often "
+            "than that to keep the audit trail complete.",
+            self.name,
+            format_timestamp(start.end_time),
+            RETENTION.days,
+            RETENTION.days,
+        )
 
     def _resume_point(self) -> FileCursor:
         """Where the last completed sync, or else ``start_date``, left off."""

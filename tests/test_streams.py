@@ -352,3 +352,26 @@ def test_progress_is_logged_every_few_seconds_not_every_file(api, tmp_path):
     lines = [line for line in run.stderr.splitlines() if "files listed so far" in line]
     assert len(lines) == 1
     assert "Finished auth_log: 5 of 5" in lines[0]
+
+
+def test_a_start_past_the_api_retention_is_warned_about(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(1))
+    old_bookmark = {
+        "bookmarks": {
+            "auth_log": {
+                "replication_key": "_sdc_log_file_end_time",
+                "replication_key_value": "2026-01-01T00:00:00.000000Z",
+                "log_files_at_bookmark": [],
+            }
+        }
+    }
+
+    resumed = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), old_bookmark)
+    recent = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"], start_date=None))
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert (
+        "auth_log starts from 2026-01-01T00:00:00.000000Z, more than 30 days ago" in resumed.stderr
+    )
+    assert len(resumed.events()) == 3
+    assert "more than 30 days ago" not in recent.stderr

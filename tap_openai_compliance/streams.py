@@ -99,7 +99,8 @@ class LogEventsStream(ComplianceStream):
         schema = event_schema(event_type)
         self._declared_fields = frozenset(schema["properties"])
         schema["properties"].update(LOG_FILE_PROPERTIES)
-        principal_id = tap.config[self.scope.id_setting]
+        # Discovery runs without settings too; a sync always has the id (settings check it).
+        principal_id = tap.config.get(self.scope.id_setting) or f"{{{self.scope.id_setting}}}"
         super().__init__(
             tap,
             name=stream_name(event_type),

@@ -74,6 +74,8 @@ class TapOpenAICompliance(Tap):
 
     def _schema_errors(self, config: dict[str, t.Any]) -> list[str]:
         """What the JSON schema (with the SDK's built-in settings) finds wrong."""
+        # The SDK's own validator and message format, so built-in settings (stream maps,
+        # flattening) are checked as the SDK would; only their home is private.
         from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
 
         # A copy: the SDK adds its built-in settings to the dict it is given.

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
 from tap_openai_compliance.sandbox import Fault
 from tests.conftest import API_KEY, WORKSPACE_ID, add_files, events_of, hourly, tap_config
 from tests.tap_runner import TAP, run_tap
@@ -193,3 +194,11 @@ def test_discovery_lists_one_stream_per_configured_event_type(api, tmp_path):
     assert auth_log["key_properties"] == ["event_id"]
     assert auth_log["replication_key"] == "_sdc_log_file_end_time"
     assert auth_log["replication_method"] == "INCREMENTAL"
+
+
+def test_discovery_without_settings_lists_every_known_event_type(tmp_path):
+    run = run_tap(tmp_path, {}, extra_args=["--discover"])
+
+    assert run.returncode == 0, run.stderr
+    names = {entry["tap_stream_id"] for entry in json.loads(run.stdout)["streams"]}
+    assert names == {name.lower() for name in KNOWN_EVENT_TYPES} | {"log_files"}

@@ -515,7 +515,6 @@ def machine() -> dict[str, t.Any]:
         "cpu_model": model,
         "python": platform.python_version(),
         "singer_sdk": metadata.version("singer-sdk"),
-        "code": str(code),
         "commit": (commit or "not a git checkout") + (" (tap code modified)" if dirty else ""),
         "load_average": list(os.getloadavg()),
     }
@@ -689,7 +688,7 @@ def print_table(results: dict[str, t.Any]) -> None:
         f"machine: {host['nproc']} CPUs, {host['cpu_model']}, Python {host['python']}, "
         f"singer-sdk {host['singer_sdk']}, load average {load}"
     )
-    print(f"code: {host['code']} at {host['commit']}")
+    print(f"commit: {host['commit']}")
     sections = [rows(results[case]) for case, rows in ROWS.items() if case in results]
     width = max(len(row.label) for _, rows in sections for row in rows) + 2
     for title, rows in sections:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,15 @@ def test_discovery_without_settings_lists_every_known_event_type(tmp_path):
     assert run.returncode == 0, run.stderr
     names = {entry["tap_stream_id"] for entry in json.loads(run.stdout)["streams"]}
     assert names == {name.lower() for name in KNOWN_EVENT_TYPES} | {"log_files"}
+
+
+def test_the_readme_settings_table_is_the_one_the_tap_prints(tmp_path):
+    about = subprocess.run(
+        [TAP, "--about", "--format=markdown"], capture_output=True, text=True, timeout=60
+    ).stdout
+    table = [line for line in about.splitlines() if line.startswith("|")]
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+
+    assert table
+    assert "\n".join(table) in readme, "regenerate: tap-openai-compliance --about --format=markdown"

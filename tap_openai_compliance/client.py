@@ -78,6 +78,10 @@ WHAT_TO_CHECK = {
 }
 
 
+# Failures the tap reports in one plain line of its own (tap.py), without a traceback.
+EXPECTED_FAILURES = (ComplianceTapError, BrokenPipeError)
+
+
 class ComplianceAPIError(ComplianceTapError, FatalAPIError):
     """The API refused a request in a way retrying cannot fix, or tries ran out."""
 
@@ -220,7 +224,7 @@ class ComplianceStream(RESTStream[ListingPage]):
     def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
         # The SDK announces every failed sync at ERROR; for an expected failure the tap's
         # own one-line message says it all, so the announcement drops to DEBUG.
-        if level >= logging.ERROR and isinstance(sys.exc_info()[1], ComplianceTapError):
+        if level >= logging.ERROR and isinstance(sys.exc_info()[1], EXPECTED_FAILURES):
             level = logging.DEBUG
         super().log(message, *args, level=level, **kwargs)
 

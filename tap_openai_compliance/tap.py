@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import sys
 import typing as t
 
@@ -106,4 +107,12 @@ class TapOpenAICompliance(Tap):
             # An expected failure: one plain line, no traceback. The last STATE printed
             # still covers only completed files.
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except BrokenPipeError:
+            # Whatever read stdout is gone; anything still buffered could only fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            cls.logger.error(
+                "The target stopped reading the tap's output, so the sync stopped. Check the "
+                "target's own log; the last STATE it read covers only completed files."
+            )
             sys.exit(1)

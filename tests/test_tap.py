@@ -215,3 +215,22 @@ def test_the_readme_settings_table_is_the_one_the_tap_prints(tmp_path):
 
     assert table
     assert "\n".join(table) in readme, "regenerate: tap-openai-compliance --about --format=markdown"
+
+
+def test_a_target_that_stops_reading_ends_the_sync_with_one_plain_line(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(20), events_per_file=50)
+    args = [TAP, "--config", str(tmp_path / "config.json")]
+    (tmp_path / "config.json").write_text(json.dumps(tap_config(api, event_types=["AUTH_LOG"])))
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stderr is not None
+
+    process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    returncode = process.wait(timeout=60)
+
+    assert returncode == 1
+    assert "The target stopped reading the tap's output" in stderr
+    assert len(only_error_lines(stderr)) == 1
+    assert "Traceback" not in stderr

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import requests
 from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import AbortedSyncExceptionBase, FatalAPIError, RetriableAPIError
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 from urllib3.exceptions import NewConnectionError, ReadTimeoutError
@@ -78,8 +78,9 @@ WHAT_TO_CHECK = {
 }
 
 
-# Failures the tap reports in one plain line of its own (tap.py), without a traceback.
-EXPECTED_FAILURES = (ComplianceTapError, BrokenPipeError)
+# Stops that are no unhandled error: failures the tap reports in one plain line of its own
+# (tap.py), and the deliberate stop of a dry run (--test) at its record limit.
+EXPECTED_FAILURES = (ComplianceTapError, BrokenPipeError, AbortedSyncExceptionBase)
 
 
 class ComplianceAPIError(ComplianceTapError, FatalAPIError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
@@ -21,7 +22,10 @@ from tap_openai_compliance.streams import LogEventsStream
 from tap_openai_compliance.throttle import ApiThrottle
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import PurePath
+
+    import click
 
 # urllib3 logs every request line at DEBUG, and a download's request line is a signed URL
 # whose query string is a credential.
@@ -101,11 +105,24 @@ class TapOpenAICompliance(Tap):
     @override
     @classmethod
     def invoke(cls, **kwargs: t.Any) -> None:
-        try:
+        with cls._ending_plainly():
             super().invoke(**kwargs)
+
+    @override
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        # --test syncs from inside click's option handling, before invoke runs.
+        with cls._ending_plainly():
+            super().cb_test(ctx, param, value)
+
+    @classmethod
+    @contextlib.contextmanager
+    def _ending_plainly(cls) -> Iterator[None]:
+        """End an expected failure with one plain ERROR line and exit 1, not a traceback."""
+        try:
+            yield
         except ComplianceTapError as exc:
-            # An expected failure: one plain line, no traceback. The last STATE printed
-            # still covers only completed files.
+            # The last STATE printed still covers only completed files.
             cls.logger.error("%s", exc)
             sys.exit(1)
         except BrokenPipeError:

@@ -234,3 +234,23 @@ def test_a_target_that_stops_reading_ends_the_sync_with_one_plain_line(api, tmp_
     assert "The target stopped reading the tap's output" in stderr
     assert len(only_error_lines(stderr)) == 1
     assert "Traceback" not in stderr
+
+
+def test_the_connection_test_reads_a_record_and_reports_no_error(api, tmp_path):
+    add_files(api, "AUTH_LOG", hourly(3))
+
+    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), extra_args=["--test"])
+
+    assert run.returncode == 0, run.stderr
+    assert run.records("auth_log")
+    assert only_error_lines(run.stderr) == []
+
+
+def test_the_connection_test_with_a_wrong_key_fails_in_one_line(api, tmp_path):
+    config = tap_config(api, event_types=["AUTH_LOG"], api_key="sk-wrong-key-000000000000")
+
+    run = run_tap(tmp_path, config, extra_args=["--test"])
+
+    assert run.returncode == 1
+    (line,) = only_error_lines(run.stderr)
+    assert "HTTP 401" in line

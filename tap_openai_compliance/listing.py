@@ -23,7 +23,7 @@ if t.TYPE_CHECKING:
 
 MAX_PAGE_SIZE = 100
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
-_EXCESS_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FRACTION = re.compile(r"\.(\d+)")
 
 
 class StuckCursorError(ComplianceTapError):
@@ -32,7 +32,9 @@ class StuckCursorError(ComplianceTapError):
 
 def parse_timestamp(value: str) -> datetime.datetime:
     """Parse an ISO 8601 instant; a value without a zone is taken as UTC."""
-    text = _EXCESS_FRACTION.sub(r"\1", value.strip()).replace("Z", "+00:00").replace("z", "+00:00")
+    # Exactly six fraction digits and no "Z": Python 3.10's fromisoformat takes no other form.
+    text = _FRACTION.sub(lambda m: "." + m[1][:6].ljust(6, "0"), value.strip(), count=1)
+    text = text.replace("Z", "+00:00").replace("z", "+00:00")
     parsed = datetime.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=datetime.timezone.utc)

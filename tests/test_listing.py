@@ -46,6 +46,7 @@ def listing_response(items: list[dict], *, has_more: bool) -> requests.Response:
         ("2026-07-16T02:27:13.340496+02:00", T1),
         ("2026-07-16T00:27:13.340496789Z", T1),
         ("2026-07-16T00:27:14Z", T2),
+        ("2026-07-16T00:27:13.5Z", T1.replace(microsecond=500000)),
         ("2026-07-16T00:27:14", T2),
     ],
 )

@@ -24,7 +24,7 @@ from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.listing import ListingPage
-from tap_openai_compliance.settings import key_problem
+from tap_openai_compliance.settings import REDACTED, key_problem
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable
@@ -41,7 +41,6 @@ MAX_QUOTED_BODY = 300
 MAX_ERROR_BODY_READ = 64 * 1024
 MAX_RETRY_WAIT = 60.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
-REDACTED = "<redacted>"
 # Signed-URL parameters shorter than this (a version, an algorithm name) are not secrets.
 MIN_SECRET_LENGTH = 8
 _BEARER_CREDENTIAL = re.compile(r"(?i)\bbearer\s+\S+")

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
+from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.sandbox.data import templates
 from tap_openai_compliance.schemas import event_schema
 
 TYPES_WITH_SCHEMA_FILE = [
@@ -18,9 +20,12 @@ TYPES_WITH_SCHEMA_FILE = [
     "CODEX_SECURITY_LOG",
     "CUSTOM_AGENTS_LOG",
     "CONVERSATION_MESSAGE",
+    "CHATGPT_PLUGIN_SPREADSHEET",
+    "COSTS",
 ]
 ENVELOPE_PROPERTIES = {"event_id", "type", "timestamp", "principal", "actor"}
 ANY_TYPE = ["array", "boolean", "number", "object", "string", "null"]
+ANY_ITEM_TYPE = ["boolean", "number", "object", "string", "null"]
 
 
 def _property_schemas(schema: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
@@ -32,6 +37,25 @@ def _property_schemas(schema: dict[str, Any], path: str) -> list[tuple[str, dict
     if schema.get("items"):
         found.append((f"{path}[]", schema["items"]))
         found.extend(_property_schemas(schema["items"], f"{path}[]"))
+    return found
+
+
+def _lint(schema: Any, path: str) -> list[str]:
+    """What a Singer schema linter flags under ``schema``: empty schemas, objects without an
+    explicit ``additionalProperties``, arrays without ``items``."""
+    if schema == {}:
+        return [f"{path}: empty schema"]
+    types = schema.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    found = []
+    if "object" in types and "additionalProperties" not in schema:
+        found.append(f"{path}: object without additionalProperties")
+    if "array" in types and "items" not in schema:
+        found.append(f"{path}: array without items")
+    for name, child in schema.get("properties", {}).items():
+        found.extend(_lint(child, f"{path}.{name}"))
+    if "items" in schema:
+        found.extend(_lint(schema["items"], f"{path}[]"))
     return found
 
 
@@ -63,26 +87,77 @@ def test_every_property_but_event_id_is_nullable_and_nested_values_are_open(
 ) -> None:
     schema = event_schema(event_type)
     for path, child in _property_schemas(schema, "$"):
-        if path == "$.event_id" or not child or child["type"] == ANY_TYPE:
+        if path == "$.event_id":
             continue
-        assert len(child["type"]) == 2, path
-        assert child["type"][1] == "null", path
-        if child["type"][0] == "object":
+        types = child["type"]
+        # Two types, or an open value of unknown shape: any JSON type (an array of those
+        # holds anything but nested arrays).
+        assert len(types) == 2 or types in (ANY_TYPE, ANY_ITEM_TYPE), path
+        assert types[-1] == "null", path
+        if "object" in types:
             assert child["additionalProperties"] is True, path
-            assert child["properties"], path
-        if child["type"][0] == "array":
+            assert isinstance(child["properties"], dict), path
+        if "array" in types:
             assert "items" in child, path
 
 
-@pytest.mark.parametrize(
-    "event_type", ["COSTS", "CHATGPT_PLUGIN_SPREADSHEET", "SOME_NEW_LOG", "envelope", "../envelope"]
-)
+@pytest.mark.parametrize("event_type", ["SOME_NEW_LOG", "envelope", "../envelope"])
 def test_a_type_without_schema_file_gets_the_envelope_only(event_type: str) -> None:
     schema = event_schema(event_type)
     Draft7Validator.check_schema(schema)
     assert set(schema["properties"]) == ENVELOPE_PROPERTIES
     assert schema["required"] == ["event_id"]
     assert schema["additionalProperties"] is True
+
+
+def test_every_known_type_has_a_schema_file() -> None:
+    assert sorted(TYPES_WITH_SCHEMA_FILE) == sorted(KNOWN_EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event_type", sorted(KNOWN_EVENT_TYPES))
+def test_schema_passes_the_singer_schema_lint(event_type: str) -> None:
+    assert _lint(event_schema(event_type), "$") == []
+
+
+def test_the_lint_flags_what_it_should() -> None:
+    schema = {
+        "type": "object",
+        "additionalProperties": True,
+        "properties": {
+            "a": {},
+            "b": {"type": ["object", "null"], "properties": {}},
+            "c": {"type": ["array", "null"]},
+            "d": {"type": ["array", "null"], "items": {"type": "object", "properties": {}}},
+        },
+    }
+    assert _lint(schema, "$") == [
+        "$.a: empty schema",
+        "$.b: object without additionalProperties",
+        "$.c: array without items",
+        "$.d[]: object without additionalProperties",
+    ]
+
+
+@pytest.mark.parametrize("event_type", sorted(KNOWN_EVENT_TYPES))
+def test_sandbox_templates_are_valid_and_use_only_declared_top_level_fields(
+    event_type: str,
+) -> None:
+    schema = event_schema(event_type)
+    validator = _validator(schema)
+    assert templates(event_type)
+    for template in templates(event_type):
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(template)]
+        assert errors == [], template["event_id"]
+        assert set(template) <= set(schema["properties"]), template["event_id"]
+
+
+def test_format_checking_is_on_for_templates() -> None:
+    validator = _validator(event_schema("COSTS"))
+    template = templates("COSTS")[0]
+    assert not validator.is_valid({**template, "timestamp": "yesterday"})
+    assert not validator.is_valid(
+        {**template, "payload": {**template["payload"], "day": "2030-13-01"}}
+    )
 
 
 def test_each_call_returns_a_fresh_copy() -> None:

@@ -1,51 +1,47 @@
-"""Talking to the Compliance API: auth, retries, and errors a person can act on."""
+"""Calling the Compliance API: connection pools, what a response means, and the retry policy."""
 
 from __future__ import annotations
 
 import email.utils
 import functools
-import logging
+import itertools
 import math
 import random
-import re
-import sys
 import time
 import typing as t
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urlsplit
 
-import orjson
+import backoff
 import requests
-from singer_sdk.authenticators import BearerTokenAuthenticator
-from singer_sdk.exceptions import AbortedSyncExceptionBase, FatalAPIError, RetriableAPIError
-from singer_sdk.streams import RESTStream
-from typing_extensions import override
-from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+from requests.adapters import HTTPAdapter
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_openai_compliance.errors import ComplianceTapError
-from tap_openai_compliance.listing import ListingPage
-from tap_openai_compliance.settings import REDACTED, key_problem
+from tap_openai_compliance.wording import (
+    cause_of,
+    failed,
+    gave_up,
+    http_status,
+    redirect_refusal,
+    refusal,
+    retrying,
+)
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable
+    import logging
+    from collections.abc import Callable, Generator
 
-    from singer_sdk import Tap
+    from backoff.types import Details
 
     from tap_openai_compliance.throttle import ApiThrottle
+    from tap_openai_compliance.wording import Masker
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
 
-MAX_QUOTED_BODY = 300
-# An error body is read only this far: it is quoted in a message, never processed.
-MAX_ERROR_BODY_READ = 64 * 1024
 MAX_RETRY_WAIT = 60.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-# Signed-URL parameters shorter than this (a version, an algorithm name) are not secrets.
-MIN_SECRET_LENGTH = 8
-_BEARER_CREDENTIAL = re.compile(r"(?i)\bbearer\s+\S+")
 
-RETRIABLE_EXCEPTIONS = (
+RETRIABLE_ERRORS = (
     RetriableAPIError,
     ConnectionError,
     requests.exceptions.ConnectionError,
@@ -54,90 +50,30 @@ RETRIABLE_EXCEPTIONS = (
     requests.exceptions.ContentDecodingError,
 )
 
-GIVE_UP_ADVICE = (
-    "The API or the network kept failing; run the sync again later (the last STATE covers "
-    "only completed files, so nothing is lost)."
-)
-
-WHAT_TO_CHECK = {
-    HTTPStatus.UNAUTHORIZED: "Check api_key: it must be a current Compliance API key.",
-    HTTPStatus.FORBIDDEN: (
-        "Check that the key was granted the compliance read scope for this workspace or "
-        "organization (OpenAI support grants it)."
-    ),
-    HTTPStatus.NOT_FOUND: (
-        "Check workspace_id / organization_id: the API does not know this workspace or "
-        "organization (or the log file has passed the 30-day retention)."
-    ),
-    HTTPStatus.BAD_REQUEST: (
-        "Check event_types: this event type may belong to the other scope (workspace or "
-        "organization), or may not exist."
-    ),
-    HTTPStatus.UNPROCESSABLE_ENTITY: "Check start_date, end_date, page_size and event_types.",
-}
-
-
-# Stops that are no unhandled error: failures the tap reports in one plain line of its own
-# (tap.py), and the deliberate stop of a dry run (--test) at its record limit.
-EXPECTED_FAILURES = (ComplianceTapError, BrokenPipeError, AbortedSyncExceptionBase)
-
 
 class ComplianceAPIError(ComplianceTapError, FatalAPIError):
     """The API refused a request in a way retrying cannot fix, or tries ran out."""
 
 
-def quote_body(response: requests.Response, secrets: Iterable[str] = ()) -> str:
-    """The error message in a body, shortened, on one line, secrets masked: it is untrusted."""
-    head = _body_head(response)
-    try:
-        text = _error_text(orjson.loads(head))
-    except orjson.JSONDecodeError:
-        text = head.decode("utf-8", errors="replace")
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    text = redact(text, secrets)
-    if len(text) > MAX_QUOTED_BODY:
-        text = text[:MAX_QUOTED_BODY] + "…"
-    return text
+def new_session(pool_size: int) -> requests.Session:
+    """A session keeping up to ``pool_size`` connections open to each host."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
-def _body_head(response: requests.Response) -> bytes:
-    """The start of a body, read no further than an error message needs."""
-    try:
-        return next(response.iter_content(MAX_ERROR_BODY_READ), b"")
-    except requests.exceptions.RequestException:
-        return b""
-
-
-def _error_text(body: t.Any) -> str:
-    """Pick the message out of ``{"error": {"message"}}`` or FastAPI's ``{"detail": [...]}``."""
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and "message" in error:
-            return str(error["message"])
-        detail = body.get("detail")
-        if isinstance(detail, list):
-            return "; ".join(
-                f"{'.'.join(map(str, item.get('loc', [])))}: {item.get('msg', '')}"
-                if isinstance(item, dict)
-                else str(item)
-                for item in detail
-            )
-        if detail is not None:
-            return str(detail)
-    return str(body)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with each secret, and anything sent as a bearer credential, masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return _BEARER_CREDENTIAL.sub(f"Bearer {REDACTED}", text)
-
-
-def signed_url_secrets(url: str) -> list[str]:
-    """The query values of a signed URL long enough to be a signature or a token."""
-    return [value for _, value in parse_qsl(urlsplit(url).query) if len(value) >= MIN_SECRET_LENGTH]
+def check_api_response(response: requests.Response, subject: str, mask: Masker) -> None:
+    """Raise a retriable error for what a later try can fix, a plain one for the rest."""
+    status = response.status_code
+    if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+        raise RetriableAPIError(http_status(response, mask), response)
+    if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
+        # Following would send the key to wherever the redirect points.
+        raise ComplianceAPIError(redirect_refusal(subject, response))
+    if status >= HTTPStatus.BAD_REQUEST:
+        raise ComplianceAPIError(refusal(subject, response, mask))
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -159,203 +95,98 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def _is_refusal(exc: BaseException) -> bool:
+def _is_refusal(exc: BaseException | None) -> bool:
     """Whether a failure is a 429: a call refused for going too fast."""
     response = getattr(exc, "response", None)
     return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
 
 
-def request_path(response: requests.Response) -> str:
-    """The path of the request, never its query string (a signed URL's is a credential)."""
-    return urlsplit(response.url).path
+class RetryPolicy:
+    """How a failed call is tried again: the same for the listing and for every log file.
 
+    Built on ``backoff.on_exception``. Waits grow exponentially with jitter, and are never
+    shorter than a ``Retry-After``; a 429 pauses every caller through the shared throttle.
+    When tries run out the call fails with one plain message naming what it was for.
+    """
 
-class ComplianceStream(RESTStream[ListingPage]):
-    """Base for streams that call the Compliance API."""
-
-    # The key must never follow a redirect: download links are fetched by hand, key-less.
-    allow_redirects = False
-
-    def __init__(self, tap: Tap, *, throttle: ApiThrottle, **kwargs: t.Any) -> None:
-        super().__init__(tap, **kwargs)
+    def __init__(
+        self,
+        *,
+        max_tries: int,
+        initial_wait: float,
+        timeouts: tuple[float, float],
+        throttle: ApiThrottle,
+        logger: logging.Logger,
+    ) -> None:
+        self.max_tries = max_tries
+        self.initial_wait = initial_wait
+        self.timeouts = timeouts
         self.throttle = throttle
+        self.logger = logger
 
-    @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
-    @override
-    @property
-    def authenticator(self) -> BearerTokenAuthenticator:
-        return BearerTokenAuthenticator(token=self.api_key)
-
-    @property
-    def api_key(self) -> str:
-        """The key, without the spaces or line break a copy and paste can add at its ends."""
-        key = str(self.config.get("api_key") or "")
-        # Checked again here, for runs without config validation: http.client's own error
-        # would quote the header, key and all.
-        if problem := key_problem(key):
-            raise ComplianceTapError(problem)
-        return key.strip()
-
-    @override
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"User-Agent": self.user_agent, "Accept": "application/json"}
-
-    @override
-    @property
-    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
-        # The SDK passes this straight to requests, which takes (connect, read): a host that
-        # does not answer is given up on in seconds, while a slow body keeps its read timeout.
-        return (
-            float(self.config.get("connect_timeout") or DEFAULT_CONNECT_TIMEOUT),
-            float(self.config["request_timeout"]),
-        )
-
-    @property
-    def request_subject(self) -> str:
-        """What the SDK's requests (the listing) are for, in the user's terms."""
-        return f"Calling {self.path}"
-
-    @override
-    def log(self, message: str, *args: t.Any, level: int = logging.INFO, **kwargs: t.Any) -> None:
-        # The SDK announces every failed sync at ERROR; for an expected failure the tap's
-        # own one-line message says it all, so the announcement drops to DEBUG.
-        if level >= logging.ERROR and isinstance(sys.exc_info()[1], EXPECTED_FAILURES):
-            level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
-
-    def describe_request(self, response: requests.Response) -> str:
-        """What the failed request was for, in the user's terms."""
-        return f"Calling {request_path(response)}"
-
-    def status_text(self, response: requests.Response, secrets: Iterable[str] = ()) -> str:
-        """``HTTP <status> <reason>: <the body's message>``, shortened and with secrets masked."""
-        try:
-            phrase = HTTPStatus(response.status_code).phrase
-        except ValueError:
-            phrase = ""
-        text = f"HTTP {response.status_code} {response.reason or phrase}".rstrip()
-        if quoted := quote_body(response, [self.api_key, *secrets]):
-            text += f": {quoted}"
-        return text
-
-    @override
-    def response_error_message(self, response: requests.Response) -> str:
-        return f"{self.describe_request(response)} failed: {self.status_text(response)}"
-
-    @override
-    def validate_response(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == HTTPStatus.TOO_MANY_REQUESTS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            raise RetriableAPIError(self.status_text(response), response)
-        if status >= HTTPStatus.MULTIPLE_CHOICES and status < HTTPStatus.BAD_REQUEST:
-            # Following would send the key to wherever the redirect points.
-            target = urlsplit(response.headers.get("Location", ""))
-            message = (
-                f"{self.describe_request(response)} failed: HTTP {status}, a redirect to "
-                f"{target.scheme}://{target.netloc}{target.path}, which the tap does not "
-                "follow with the API key. Check api_url: set it to the address the API "
-                "answers at."
-            )
-            raise ComplianceAPIError(message)
-        if status >= HTTPStatus.BAD_REQUEST:
-            message = self.response_error_message(response)
-            if hint := WHAT_TO_CHECK.get(HTTPStatus(status)):
-                message = f"{message.rstrip('.')}. {hint}"
-            raise ComplianceAPIError(message)
-
-    def describe_failure(self, exc: BaseException) -> str:
-        """Name a failed request's cause without its URL: a signed URL carries credentials."""
-        connect_timeout, read_timeout = self.timeout
-        inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-        reason = getattr(inner, "reason", None)
-        if isinstance(exc, (RetriableAPIError, ComplianceTapError)):
-            return str(exc)
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return f"could not connect within {connect_timeout:g} s"
-        if isinstance(exc, requests.exceptions.Timeout) or isinstance(inner, ReadTimeoutError):
-            return f"no data arrived for {read_timeout:g} s"
-        if isinstance(
-            exc,
-            (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError),
-        ):
-            return "the connection broke off in the middle of the body"
-        if isinstance(reason, NewConnectionError):
-            return "could not connect (refused or unreachable)"
-        if isinstance(exc, (requests.exceptions.ConnectionError, ConnectionError)):
-            return "the connection was dropped or reset"
-        if isinstance(exc, requests.exceptions.InvalidHeader):
-            return "a request header could not be sent"
-        return type(exc).__name__
-
-    @override
-    def backoff_max_tries(self) -> int:
-        return int(self.config["max_tries"])
-
-    @override
-    def backoff_wait_generator(self) -> Generator[float, BaseException | None, None]:
-        """Exponential backoff with jitter, never shorter than the server's ``Retry-After``."""
-        initial = float(self.config["retry_initial_wait"])
+    def waits(self) -> Generator[float, BaseException | None, None]:
+        """The wait before each retry; ``backoff`` sends in the failure that caused it."""
         exception = yield 0.0
-        for attempt in range(1_000_000):
-            ceiling = min(MAX_RETRY_WAIT, initial * 2**attempt)
+        for attempt in itertools.count():
+            ceiling = min(MAX_RETRY_WAIT, self.initial_wait * 2**attempt)
             wait = random.uniform(ceiling / 2, ceiling)
             if (asked := retry_after_seconds(exception)) is not None:
-                wait = asked + random.uniform(0, initial)
+                # Jitter only on top: a wait shorter than asked would be refused again.
+                wait = asked + random.uniform(0, self.initial_wait)
             exception = yield wait
 
-    @override
-    def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:
-        return self.with_retries(func, self.request_subject)
+    def wrap(self, func: Callable[P, R], subject: Callable[..., str]) -> Callable[P, R]:
+        """``func`` tried again after transient failures.
 
-    def with_retries(
-        self,
-        func: Callable[P, R],
-        subject: str,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> Callable[P, R]:
-        """``func``, tried again after transient failures; when tries run out, one plain error.
-
-        ``subject`` says what the call is for (a log file's download names the file). Only
-        safe text is logged: the exceptions of ``requests`` quote URLs, and a signed download
-        URL is a credential. ``sleep`` waits between tries (a download's wait ends early
-        when the sync stops).
+        ``subject`` says, from the call's arguments, what the call is for.
         """
+        retried = backoff.on_exception(
+            self.waits,
+            RETRIABLE_ERRORS,
+            max_tries=self.max_tries,
+            jitter=None,
+            on_try=self._before_try,
+            on_backoff=functools.partial(self._before_retry, subject),
+            on_giveup=functools.partial(self._give_up, subject),
+            # The tap words its own lines: backoff's would quote the call's arguments.
+            logger=None,
+        )(func)
 
         @functools.wraps(func)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            tries = self.backoff_max_tries()
-            waits = self.backoff_wait_generator()
-            next(waits)
-            attempt = 1
-            while True:
-                self.throttle.wait_for_pause(sleep)
-                try:
-                    return func(*args, **kwargs)
-                except RETRIABLE_EXCEPTIONS as exc:
-                    cause = self.describe_failure(exc)
-                    if attempt >= tries:
-                        message = (
-                            f"{subject} failed {attempt} times, giving up. Last failure: "
-                            f"{cause}. {GIVE_UP_ADVICE}"
-                        )
-                        raise ComplianceAPIError(message) from None
-                    wait = waits.send(exc)
-                    if _is_refusal(exc):
-                        self.throttle.refused(wait)
-                except requests.exceptions.RequestException as exc:
-                    # Nothing a retry fixes (a malformed URL or header), and its text can quote
-                    # the URL or the key.
-                    message = f"{subject} failed: {self.describe_failure(exc)}"
-                    raise ComplianceAPIError(message) from None
-                attempt += 1
-                self.logger.warning(
-                    "%s failed (%s); try %d of %d in %.2f s", subject, cause, attempt, tries, wait
-                )
-                sleep(wait)
+            try:
+                return retried(*args, **kwargs)
+            except requests.exceptions.RequestException as exc:
+                # Nothing a retry fixes (a malformed URL or header), and its own text can
+                # quote the URL or the key.
+                cause = cause_of(exc, self.timeouts)
+                raise ComplianceAPIError(failed(subject(*args, **kwargs), cause)) from None
 
         return call
+
+    def _before_try(self, details: Details) -> None:
+        """Wait out a pause that a refusal elsewhere asked for."""
+        self.throttle.wait_for_pause(time.sleep)
+
+    def _before_retry(self, subject: Callable[..., str], details: Details) -> None:
+        """Say what failed and when the next try comes; a 429 slows everyone down."""
+        exception = details.get("exception")
+        wait = float(details.get("wait", 0.0))
+        if _is_refusal(exception):
+            self.throttle.refused(wait)
+        cause = cause_of(exception, self.timeouts) if exception else "unknown"
+        next_try = details["tries"] + 1
+        self.logger.warning(
+            retrying(_subject(subject, details), cause, next_try, self.max_tries, wait)
+        )
+
+    def _give_up(self, subject: Callable[..., str], details: Details) -> None:
+        """End the call with one plain error once every try failed."""
+        exception = details.get("exception")
+        cause = cause_of(exception, self.timeouts) if exception else "unknown"
+        raise ComplianceAPIError(gave_up(_subject(subject, details), details["tries"], cause))
+
+
+def _subject(subject: Callable[..., str], details: Details) -> str:
+    """What the retried call is for, from the arguments ``backoff`` reports."""
+    return subject(*details["args"], **details["kwargs"])

@@ -1,4 +1,6 @@
-"""Downloading log files to verified temporary files, several at once, handed out in order."""
+"""Downloading log files: a signed link from the API, the body from storage without the key,
+verified against the listing; several files at once, handed out in listing order.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +8,35 @@ import collections
 import concurrent.futures
 import contextlib
 import hashlib
+import queue
 import tempfile
 import threading
-import time
 import typing as t
+from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import quote, urljoin
 
 from singer_sdk.exceptions import RetriableAPIError
 
+from tap_openai_compliance.client import ComplianceAPIError, check_api_response, new_session
+from tap_openai_compliance.wording import failed, http_status
+
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 
     import requests
 
+    from tap_openai_compliance.client import RetryPolicy
     from tap_openai_compliance.listing import LogFile
+    from tap_openai_compliance.throttle import ApiThrottle
+    from tap_openai_compliance.wording import Masker
 
 CHUNK_SIZE = 1 << 20
 # How long a stop waits for abandoned downloads to notice before leaving them behind.
 STOP_GRACE = 1.0
+# Storage answers a later try can fix: 403 is an expired signed link, and a retry asks the
+# API for a fresh one.
+STORAGE_RETRIABLE = frozenset({HTTPStatus.FORBIDDEN, HTTPStatus.TOO_MANY_REQUESTS})
 
 
 class CorruptDownloadError(RetriableAPIError):
@@ -32,6 +45,102 @@ class CorruptDownloadError(RetriableAPIError):
 
 class DownloadCancelledError(Exception):
     """The sync is stopping; the download was abandoned."""
+
+
+class Downloader:
+    """Fetches one event type's log files, each as a verified file on disk.
+
+    The API answers a download call with a redirect to a short-lived signed URL on a storage
+    host. That URL is fetched with a session of its own that never holds the key, and every
+    try of a file starts again at the API, so an expired link is replaced by a fresh one.
+    """
+
+    def __init__(
+        self,
+        *,
+        event_type: str,
+        logs_url: str,
+        api_session: requests.Session,
+        api_headers: Mapping[str, str],
+        timeouts: tuple[float, float],
+        retry: RetryPolicy,
+        throttle: ApiThrottle,
+        mask: Masker,
+        workers: int,
+    ) -> None:
+        self.event_type = event_type
+        self.workers = workers
+        self._logs_url = logs_url
+        self._api = api_session
+        self._api_headers = api_headers
+        self._timeouts = timeouts
+        self._throttle = throttle
+        self._mask = mask
+        self._storage = new_session(workers)
+        self._stopping = threading.Event()
+        self._fetch = retry.wrap(self._fetch_once, self.subject)
+
+    def subject(self, log_file: LogFile, *_: t.Any) -> str:
+        """What downloading ``log_file`` is, in messages."""
+        return f"Downloading {self.event_type} log file {log_file.id}"
+
+    def in_order(self, files: Iterable[LogFile]) -> Generator[tuple[LogFile, Path], None, None]:
+        """Each file with its verified body, in listing order; see ``download_in_order``."""
+        with download_directory() as directory:
+            yield from download_in_order(
+                files,
+                lambda log_file: self._fetch(log_file, directory),
+                self.workers,
+                self._stopping,
+            )
+
+    def _fetch_once(self, log_file: LogFile, directory: Path) -> Path:
+        """One try at a file: a fresh signed link from the API, then the body from storage."""
+        return save_verified(self._open_body(log_file), log_file, directory, self._stopping)
+
+    def _open_body(self, log_file: LogFile) -> requests.Response:
+        """The response whose body is the file; the API key never leaves for the storage host."""
+        with self._throttle.slot():
+            response = self._api.get(
+                f"{self._logs_url}/{quote(log_file.id, safe='')}",
+                headers=self._api_headers,
+                timeout=self._timeouts,
+                allow_redirects=False,
+                stream=True,
+            )
+            if not response.is_redirect:
+                with _closed_on_error(response):
+                    check_api_response(response, self.subject(log_file), self._mask)
+                return response
+        link = urljoin(response.url, response.headers["Location"])
+        response.close()
+        # The storage session holds no key, so following the storage host's redirects is safe.
+        storage = self._storage.get(link, timeout=self._timeouts, stream=True)
+        with _closed_on_error(storage):
+            self._check_storage_response(storage, log_file, self._mask.with_signed_url(link))
+        return storage
+
+    def _check_storage_response(
+        self, response: requests.Response, log_file: LogFile, mask: Masker
+    ) -> None:
+        """Retry what a fresh link or a later try can fix; fail on the rest."""
+        status = response.status_code
+        if status < HTTPStatus.MULTIPLE_CHOICES:
+            return
+        answer = f"the storage host answered {http_status(response, mask)}"
+        if status in STORAGE_RETRIABLE or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise RetriableAPIError(answer, response)
+        raise ComplianceAPIError(failed(self.subject(log_file), answer))
+
+
+@contextlib.contextmanager
+def _closed_on_error(response: requests.Response) -> Iterator[None]:
+    """Close ``response`` when the block raises, so its connection goes back to the pool."""
+    try:
+        yield
+    except BaseException:
+        response.close()
+        raise
 
 
 def save_verified(
@@ -100,55 +209,75 @@ def download_in_order(
     The caller gets each file only when every earlier one was handed out, so records and
     bookmarks still follow the listing. Each yielded file is deleted once the caller moves on.
     When the caller stops early, ``stopping`` is set and downloads still running are
-    abandoned: their threads are daemons, so one stuck in a slow read or a long
+    abandoned: the workers are daemon threads, so one stuck in a slow read or a long
     ``Retry-After`` cannot hold up the end of the process.
     """
-    pending: collections.deque[tuple[LogFile, Download]] = collections.deque()
+    pool = WorkerPool(workers, download)
+    pending: collections.deque[tuple[LogFile, concurrent.futures.Future[Path]]] = (
+        collections.deque()
+    )
     upcoming = iter(files)
     try:
         while True:
             while len(pending) < workers and (log_file := next(upcoming, None)) is not None:
-                pending.append((log_file, Download.start(download, log_file)))
+                pending.append((log_file, pool.submit(log_file)))
             if not pending:
                 return
-            log_file, running = pending.popleft()
-            path = running.future.result()
+            log_file, future = pending.popleft()
+            path = future.result()
             try:
                 yield log_file, path
             finally:
                 path.unlink(missing_ok=True)
     finally:
         stopping.set()
-        deadline = time.monotonic() + STOP_GRACE
-        for _, running in pending:
-            running.future.add_done_callback(_delete_result)
-            running.thread.join(max(0.0, deadline - time.monotonic()))
+        running = [future for _, future in pending if not future.cancel()]
+        for future in running:
+            future.add_done_callback(_delete_result)
+        concurrent.futures.wait(running, timeout=STOP_GRACE)
+        pool.close()
 
 
-class Download(t.NamedTuple):
-    """One file downloading in a daemon thread."""
+class WorkerPool:
+    """Long-lived daemon threads, each downloading one file after another.
 
-    thread: threading.Thread
-    future: concurrent.futures.Future[Path]
+    Unlike ``concurrent.futures.ThreadPoolExecutor``, whose threads the interpreter joins at
+    exit, these can be abandoned in the middle of a download when the sync stops.
+    """
 
-    @classmethod
-    def start(cls, download: Callable[[LogFile], Path], log_file: LogFile) -> Download:
-        """Start downloading ``log_file`` in a new daemon thread."""
+    def __init__(self, size: int, download: Callable[[LogFile], Path]) -> None:
+        self._download = download
+        self._jobs: queue.SimpleQueue[tuple[LogFile, concurrent.futures.Future[Path]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._size = size
+        for number in range(size):
+            threading.Thread(target=self._work, name=f"download-{number}", daemon=True).start()
+
+    def submit(self, log_file: LogFile) -> concurrent.futures.Future[Path]:
+        """Queue ``log_file``; the future holds its verified path, or what went wrong."""
         future: concurrent.futures.Future[Path] = concurrent.futures.Future()
+        self._jobs.put((log_file, future))
+        return future
 
-        def run() -> None:
-            future.set_running_or_notify_cancel()
+    def close(self) -> None:
+        """Let each worker end once it finishes what it is doing."""
+        for _ in range(self._size):
+            self._jobs.put(None)
+
+    def _work(self) -> None:
+        """Download queued files until told to end; a cancelled one is skipped."""
+        while (job := self._jobs.get()) is not None:
+            log_file, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
             try:
-                future.set_result(download(log_file))
+                future.set_result(self._download(log_file))
             except BaseException as exc:
                 future.set_exception(exc)
-
-        thread = threading.Thread(target=run, name=f"download-{log_file.id}", daemon=True)
-        thread.start()
-        return cls(thread, future)
 
 
 def _delete_result(future: concurrent.futures.Future[Path]) -> None:
     """Delete the file an abandoned download saved, whenever it finishes."""
-    if future.exception() is None:
+    if not future.cancelled() and future.exception() is None:
         future.result().unlink(missing_ok=True)

@@ -40,9 +40,6 @@ class MalformedLineError(ComplianceTapError):
     """A line of a log file that cannot be loaded as events."""
 
     def __init__(self, file_id: str, line_number: int, reason: str) -> None:
-        self.file_id = file_id
-        self.line_number = line_number
-        self.reason = reason
         super().__init__(f"Line {line_number} of log file {file_id} cannot be loaded: {reason}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import typing as t
 
-from tap_openai_compliance.listing import format_timestamp
+from tap_openai_compliance.timestamps import format_timestamp
 
 if t.TYPE_CHECKING:
     import logging
@@ -38,20 +38,21 @@ class Progress:
         """Count a file the listing handed out."""
         self.files_listed += 1
 
-    def file_done(self, log_file: LogFile, size: int) -> None:
+    def file_done(self, log_file: LogFile, size: int, records: int) -> None:
         """Count a completed file, and log if it is time to."""
         self.files_done += 1
         self.bytes += size
+        self.records += records
         self.reached = format_timestamp(log_file.end_time)
         self.log_if_due()
 
-    def log_if_due(self) -> None:
+    def log_if_due(self, records_in_file: int = 0) -> None:
         """Log a line when ``interval`` seconds passed since the last one."""
         if self._clock() - self._last_logged >= self._interval:
-            self.log()
+            self.log(records_in_file=records_in_file)
 
-    def log(self, prefix: str = "") -> None:
-        """Log where the stream is now."""
+    def log(self, prefix: str = "", records_in_file: int = 0) -> None:
+        """Log where the stream is now, counting the records of the file being emitted."""
         now = self._clock()
         self._last_logged = now
         rate = self.bytes / max(now - self._started, 1e-9) / 1e6
@@ -61,7 +62,7 @@ class Progress:
             self._stream,
             self.files_done,
             self.files_listed,
-            self.records,
+            self.records + records_in_file,
             rate,
             self.reached or "none yet",
         )

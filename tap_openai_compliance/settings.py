@@ -6,15 +6,17 @@ import datetime
 import os
 import typing as t
 
+import jsonschema
 from singer_sdk import typing as th
 
 from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope, scope_of
-from tap_openai_compliance.listing import MAX_PAGE_SIZE, format_timestamp, parse_timestamp
+from tap_openai_compliance.listing import MAX_PAGE_SIZE
+from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
+from tap_openai_compliance.wording import REDACTED
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1/compliance"
 LEGACY_KEY_VARIABLE = "COMPLIANCE_API_KEY"
 RETENTION = datetime.timedelta(days=30)
-REDACTED = "<redacted>"
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -74,28 +76,28 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "page_size",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=MAX_PAGE_SIZE),
         default=MAX_PAGE_SIZE,
         title="Page size",
         description=f"Log files per listing request, 1 to {MAX_PAGE_SIZE}.",
     ),
     th.Property(
         "max_concurrent_downloads",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=32),
         default=12,
         title="Concurrent downloads",
         description="Log files downloaded at once, 1 to 32; records still come out in order.",
     ),
     th.Property(
         "max_tries",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=100),
         default=6,
         title="Tries per request",
         description="Tries of a request (429, 5xx, timeouts, dropped connections) before failing.",
     ),
     th.Property(
         "retry_initial_wait",
-        th.NumberType,
+        th.NumberType(exclusive_minimum=0, maximum=300),
         default=1.0,
         title="First retry wait",
         description=(
@@ -105,14 +107,14 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=3600),
         default=300,
         title="Request timeout",
         description="Seconds to wait for the next bytes of a response (the read timeout).",
     ),
     th.Property(
         "progress_interval",
-        th.NumberType,
+        th.NumberType(minimum=0, maximum=3600),
         default=5.0,
         title="Progress interval",
         description=(
@@ -144,23 +146,20 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
 ).to_dict()
 
-BOUNDS: dict[str, tuple[int, int]] = {
-    "page_size": (1, MAX_PAGE_SIZE),
-    "max_concurrent_downloads": (1, 32),
-    "max_tries": (1, 100),
-    "request_timeout": (1, 3600),
-}
 
-
-def with_fallbacks(config: dict[str, t.Any]) -> dict[str, t.Any]:
-    """The config with the key from the cookbook's variable and the default start date."""
-    resolved = dict(config)
-    if not resolved.get("api_key") and os.environ.get(LEGACY_KEY_VARIABLE):
-        resolved["api_key"] = os.environ[LEGACY_KEY_VARIABLE]
-    if not resolved.get("start_date"):
+def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
+    """Fill in what is unset: defaults, the cookbook's key variable, a start 30 days back."""
+    for name, setting in schema["properties"].items():
+        if "default" in setting:
+            config.setdefault(name, setting["default"])
+    if not config.get("api_key") and os.environ.get(LEGACY_KEY_VARIABLE):
+        config["api_key"] = os.environ[LEGACY_KEY_VARIABLE]
+    if isinstance(config.get("api_key"), str):
+        # Copy and paste can add spaces or a line break at the ends.
+        config["api_key"] = config["api_key"].strip()
+    if not config.get("start_date"):
         now = datetime.datetime.now(datetime.timezone.utc)
-        resolved["start_date"] = format_timestamp(now - RETENTION)
-    return resolved
+        config["start_date"] = format_timestamp(now - RETENTION)
 
 
 def key_problem(api_key: str) -> str | None:
@@ -174,9 +173,9 @@ def key_problem(api_key: str) -> str | None:
     )
 
 
-def problems(config: t.Mapping[str, t.Any]) -> list[str]:
+def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:
     """Each thing wrong with the settings, in a sentence naming the setting."""
-    found = []
+    found = _schema_problems(config, schema)
     if not isinstance(config.get("api_key"), str) or not config["api_key"].strip():
         found.append(
             "Setting 'api_key' is missing or empty: set it (or TAP_OPENAI_COMPLIANCE_API_KEY, or "
@@ -199,14 +198,23 @@ def problems(config: t.Mapping[str, t.Any]) -> list[str]:
                 f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
                 "2026-01-31T00:00:00Z."
             )
-    for name, (low, high) in BOUNDS.items():
-        value = config.get(name)
-        if value is not None and (not isinstance(value, int) or not low <= value <= high):
-            found.append(
-                f"Setting '{name}' must be a whole number from {low} to {high}, not {value!r}."
-            )
     found.extend(_event_type_problems(config))
     return found
+
+
+def _schema_problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:
+    """What the settings' JSON Schema (the SDK's built-in settings included) finds wrong."""
+    # jsonschema quotes the values it refuses: it sees the key masked.
+    masked = {**config, "api_key": REDACTED} if "api_key" in config else config
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    return [
+        f"Setting '{'.'.join(map(str, error.path))}': {error.message}."
+        if error.path
+        else f"Settings: {error.message}."
+        for error in validator.iter_errors(masked)
+        # The one required setting gets a message of its own (problems()).
+        if error.validator != "required"
+    ]
 
 
 def _event_type_problems(config: t.Mapping[str, t.Any]) -> list[str]:

@@ -45,9 +45,13 @@ class SideStream(Stream):
         return ()
 
     def write(self, record: dict[str, t.Any]) -> None:
-        """Emit one row now, while an event stream is syncing."""
-        # The SDK writes a stream's messages only during that stream's own sync; these rows
-        # belong to an event stream's files, so the SDK's message writers are called directly.
+        """Emit one row now, if the stream is selected, while an event stream is syncing."""
+        if not self.selected:
+            return
+        # SDK seam (private; tests/test_sdk_seams.py): the SDK writes a stream's messages only
+        # during that stream's own sync, and has no public way to write a row of one stream
+        # while another syncs. These two calls keep the SDK's selection, stream maps and
+        # flattening for the rows.
         if not self._schema_written:
             self._write_schema_message()
             self._schema_written = True

@@ -1,4 +1,4 @@
-"""The tap: settings, streams, and a plain message when a sync cannot go on."""
+"""The tap: its settings, its streams, and a plain message when a sync cannot go on."""
 
 from __future__ import annotations
 
@@ -18,18 +18,13 @@ from tap_openai_compliance import settings
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
-from tap_openai_compliance.streams import LogEventsStream
+from tap_openai_compliance.streams import REJECT, LogEventsStream
 from tap_openai_compliance.throttle import ApiThrottle
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import PurePath
 
     import click
-
-# urllib3 logs every request line at DEBUG, and a download's request line is a signed URL
-# whose query string is a credential.
-logging.getLogger("urllib3").setLevel(logging.INFO)
 
 
 class TapOpenAICompliance(Tap):
@@ -50,57 +45,51 @@ class TapOpenAICompliance(Tap):
         PluginCapabilities.STRUCTURED_LOGGING,
     ]
 
-    def __init__(
-        self,
-        *,
-        config: dict[str, t.Any] | PurePath | str | list[PurePath | str] | None = None,
-        **kwargs: t.Any,
-    ) -> None:
-        if config is None or isinstance(config, dict):
-            config = settings.with_fallbacks(config or {})
-        super().__init__(config=config, **kwargs)
-
-    @override
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Validate without ever quoting the API key.
-
-        The SDK's validator quotes offending values in its messages; it runs here on a copy
-        whose key is masked, and the defaults it fills in are copied back.
-        """
-        masked = {**self._config, "api_key": settings.REDACTED}
-        schema_errors = self._schema_errors(masked)
-        for name, value in masked.items():
-            if name != "api_key":
-                self._config.setdefault(name, value)
-        errors = schema_errors + settings.problems(self._config)
-        if errors and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=errors)
-        return errors
-
-    def _schema_errors(self, config: dict[str, t.Any]) -> list[str]:
-        """What the JSON schema (with the SDK's built-in settings) finds wrong."""
-        # The SDK's own validator and message format, so built-in settings (stream maps,
-        # flattening) are checked as the SDK would; only their home is private.
-        from singer_sdk.plugin_base import JSONSchemaValidator, _format_validation_error
-
-        # A copy: the SDK adds its built-in settings to the dict it is given.
-        schema = copy.deepcopy(self.config_jsonschema)
-        self.append_builtin_config(schema)
-        return [
-            _format_validation_error(e) for e in JSONSchemaValidator(schema).iter_errors(config)
-        ]
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        # urllib3 logs every request line at DEBUG, and a download's request line is a
+        # signed URL whose query string is a credential.
+        logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
 
     @override
     def discover_streams(self) -> list[Stream]:
         throttle = ApiThrottle(int(self.config["max_concurrent_downloads"]))
+        log_files = LogFilesStream(self)
+        rejected_lines = (
+            RejectedLinesStream(self) if self.config.get("on_malformed_line") == REJECT else None
+        )
         streams: list[Stream] = [
-            LogEventsStream(self, name, throttle)
-            for name in settings.selected_event_types(self.config)
+            LogEventsStream(
+                self,
+                event_type,
+                throttle=throttle,
+                log_files=log_files,
+                rejected_lines=rejected_lines,
+            )
+            for event_type in settings.selected_event_types(self.config)
         ]
-        streams.append(LogFilesStream(self))
-        if self.config.get("on_malformed_line") == "reject":
-            streams.append(RejectedLinesStream(self))
+        streams.append(log_files)
+        if rejected_lines is not None:
+            streams.append(rejected_lines)
         return streams
+
+    # -- SDK seams, each checked by tests/test_sdk_seams.py --------------------------------
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Complete the settings, then check them, never quoting the API key.
+
+        Private, and overridden because the SDK has no public hook for it: its own check
+        quotes refused values (the key among them), and leaves out the tap's checks.
+        """
+        schema = copy.deepcopy(self.config_jsonschema)
+        # The SDK's built-in settings (stream maps, flattening) are checked too.
+        self.append_builtin_config(schema)
+        settings.complete(self._config, schema)
+        errors = settings.problems(self._config, schema)
+        if errors and raise_errors:
+            raise ConfigValidationError("Config validation failed", errors=errors)
+        return errors
 
     @override
     @classmethod
@@ -111,7 +100,7 @@ class TapOpenAICompliance(Tap):
     @override
     @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
-        # --test syncs from inside click's option handling, before invoke runs.
+        # click runs --test from its option callback, before invoke.
         with cls._ending_plainly():
             super().cb_test(ctx, param, value)
 

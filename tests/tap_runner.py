@@ -45,10 +45,6 @@ class TapRun:
             if m["type"] == "RECORD" and m["stream"] not in SIDE_STREAMS
         ]
 
-    def streams_with_records(self) -> set[str]:
-        """Names of the streams that emitted at least one record."""
-        return {m["stream"] for m in self.messages if m["type"] == "RECORD"}
-
     @property
     def states(self) -> list[dict[str, t.Any]]:
         """Every STATE value, in order."""
@@ -61,7 +57,12 @@ class TapRun:
 
     def errors(self) -> list[str]:
         """The lines the tap logged at ERROR level."""
-        return [line for line in self.stderr.splitlines() if "ERROR" in line]
+        return error_lines(self.stderr)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines a run logged at ERROR level."""
+    return [line for line in stderr.splitlines() if "| ERROR" in line]
 
 
 def parse_messages(stdout: str) -> list[dict[str, t.Any]]:

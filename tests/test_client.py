@@ -1,8 +1,9 @@
-"""The client's pieces, on real responses from the fake API: waits, quotes and masks."""
+"""The client on real responses from the fake API: what a response means, how long to wait."""
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 
 import pytest
@@ -10,27 +11,16 @@ import requests
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_openai_compliance.client import (
-    MAX_QUOTED_BODY,
     MAX_RETRY_WAIT,
-    quote_body,
+    ComplianceAPIError,
+    RetryPolicy,
+    check_api_response,
     retry_after_seconds,
-    signed_url_secrets,
 )
-from tap_openai_compliance.sandbox import FakeComplianceAPI, Fault
-from tap_openai_compliance.streams import LogEventsStream
-from tap_openai_compliance.tap import TapOpenAICompliance
-from tests.conftest import API_KEY, WORKSPACE_ID, add_files, hourly, tap_config
-
-
-def listing_response(api, fault: Fault) -> requests.Response:
-    """What the fake answers a listing call when ``fault`` is injected."""
-    api.inject("list", fault)
-    return requests.get(
-        f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs",
-        params={"event_type": "AUTH_LOG", "after": "2026-01-01T00:00:00Z"},
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        timeout=10,
-    )
+from tap_openai_compliance.sandbox import Fault
+from tap_openai_compliance.throttle import ApiThrottle
+from tap_openai_compliance.wording import Masker
+from tests.test_wording import listing_response
 
 
 def refused_with_retry_after(api, value: str) -> RetriableAPIError:
@@ -62,16 +52,21 @@ def test_no_retry_after_without_the_header_or_without_a_response(api):
     assert retry_after_seconds(requests.exceptions.ConnectionError("reset")) is None
 
 
-def sync_stream(api: FakeComplianceAPI) -> LogEventsStream:
-    """The AUTH_LOG stream of a tap configured against the fake."""
-    tap = TapOpenAICompliance(config=tap_config(api, event_types=["AUTH_LOG"]))
-    stream = tap.streams["auth_log"]
-    assert isinstance(stream, LogEventsStream)
-    return stream
+def policy(**overrides) -> RetryPolicy:
+    """A retry policy with a first wait of 10 ms."""
+    options = {
+        "max_tries": 3,
+        "initial_wait": 0.01,
+        "timeouts": (1.0, 1.0),
+        "throttle": ApiThrottle(4),
+        "logger": logging.getLogger("test"),
+        **overrides,
+    }
+    return RetryPolicy(**options)
 
 
-def test_waits_grow_exponentially_with_jitter_and_stop_growing_at_a_minute(api):
-    waits = sync_stream(api).backoff_wait_generator()
+def test_waits_grow_exponentially_with_jitter_and_stop_growing_at_a_minute():
+    waits = policy().waits()
     next(waits)
     error = requests.exceptions.ConnectionError("reset")
 
@@ -84,7 +79,7 @@ def test_waits_grow_exponentially_with_jitter_and_stop_growing_at_a_minute(api):
 
 
 def test_a_retry_after_wait_is_never_shorter_than_asked(api):
-    waits = sync_stream(api).backoff_wait_generator()
+    waits = policy().waits()
     next(waits)
     refused = refused_with_retry_after(api, "5")
 
@@ -93,37 +88,59 @@ def test_a_retry_after_wait_is_never_shorter_than_asked(api):
     assert all(5.0 <= wait <= 5.01 for wait in observed)
 
 
-def test_the_api_error_message_is_picked_out_of_its_json(api):
-    openai_style = listing_response(api, Fault.status(400, body={"error": {"message": "Nope."}}))
-    fastapi_style = listing_response(
-        api,
-        Fault.status(422, body={"detail": [{"loc": ["query", "limit"], "msg": "too big"}]}),
-    )
+def test_a_call_is_tried_again_until_it_succeeds():
+    outcomes = [requests.exceptions.ConnectionError("reset"), RetriableAPIError("503"), "done"]
 
-    assert quote_body(openai_style) == "Nope."
-    assert quote_body(fastapi_style) == "query.limit: too big"
+    def flaky(name: str) -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return f"{name} {outcome}"
 
-
-def test_a_quoted_body_is_short_one_line_and_masks_secrets(api):
-    body = "key sk-secret-1 \x1b[31mand\r\nAuthorization: Bearer sk-other\t" + "z" * 5_000
-    response = listing_response(api, Fault.status(500, body=body))
-
-    quoted = quote_body(response, ["sk-secret-1"])
-
-    assert quoted.startswith("key <redacted> [31mand Authorization: Bearer <redacted> zzz")
-    assert len(quoted) == MAX_QUOTED_BODY + 1
-    assert quoted.endswith("…")
+    assert policy().wrap(flaky, lambda name: f"Calling {name}")("it") == "it done"
 
 
-def test_the_signature_of_a_signed_link_is_a_secret(api):
-    (file_id,) = add_files(api, "AUTH_LOG", hourly(1))
-    redirect = requests.get(
-        f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}",
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    link = redirect.headers["Location"]
-    signature = link.rsplit("signature=", 1)[1]
+def test_when_tries_run_out_one_plain_error_names_the_call_and_the_last_cause():
+    def always_dropped(name: str) -> str:
+        raise requests.exceptions.ConnectionError(f"http://host/{name}?signature=secret")
 
-    assert signature in signed_url_secrets(link)
+    call = policy(max_tries=2).wrap(always_dropped, lambda name: f"Calling {name}")
+
+    with pytest.raises(ComplianceAPIError) as raised:
+        call("it")
+
+    message = str(raised.value)
+    assert message.startswith("Calling it failed 2 times, giving up. Last failure: the connection")
+    assert "signature" not in message
+
+
+def test_a_failure_no_retry_fixes_ends_at_once_without_quoting_the_url():
+    tries = []
+
+    def malformed(name: str) -> str:
+        tries.append(name)
+        raise requests.exceptions.InvalidHeader(f"bad header for http://host/{name}?token=secret")
+
+    with pytest.raises(ComplianceAPIError, match="Calling it failed: a request header") as raised:
+        policy().wrap(malformed, lambda name: f"Calling {name}")("it")
+
+    assert tries == ["it"]
+    assert "token" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "says"),
+    [
+        (429, RetriableAPIError, "HTTP 429"),
+        (503, RetriableAPIError, "HTTP 503"),
+        (401, ComplianceAPIError, "Check api_key"),
+        (404, ComplianceAPIError, "Check workspace_id"),
+        (302, ComplianceAPIError, "which the tap does not follow with the API key"),
+    ],
+)
+def test_a_response_is_retried_or_refused_by_its_status(api, status, error, says):
+    headers = {"Location": "http://elsewhere.example/x"} if status == 302 else None
+    response = listing_response(api, Fault.status(status, body=b"", headers=headers))
+
+    with pytest.raises(error, match=says):
+        check_api_response(response, "Listing AUTH_LOG log files", Masker())

@@ -11,7 +11,6 @@ import email.utils
 import json
 import signal
 import socket
-import threading
 import time
 import typing as t
 from datetime import timedelta
@@ -24,7 +23,6 @@ from tap_openai_compliance.side_streams import REJECTED_LINES
 from tests.conftest import (
     API_KEY,
     FIRST_END_TIME,
-    ORGANIZATION_ID,
     WORKSPACE_ID,
     add_files,
     events_of,
@@ -37,35 +35,6 @@ from tests.tap_runner import TapRun, run_tap, run_tap_until
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
-
-
-class TimedFakeAPI(FakeComplianceAPI):
-    """The fake API, also noting when each request was answered."""
-
-    def __init__(self, **kwargs: t.Any) -> None:
-        super().__init__(**kwargs)
-        self._clock_lock = threading.Lock()
-        self._answered_at: list[float] = []
-
-    def _record(self, record: RequestRecord) -> None:
-        with self._clock_lock:
-            super()._record(record)
-            self._answered_at.append(time.time())
-
-    def timed_requests(self) -> list[tuple[float, RequestRecord]]:
-        """Each request with the wall-clock time it was answered, oldest first."""
-        with self._clock_lock:
-            return list(zip(self._answered_at, self.requests, strict=True))
-
-
-@pytest.fixture
-def api() -> Iterator[TimedFakeAPI]:
-    """The fake API with one workspace and one organization, noting answer times."""
-    fake = TimedFakeAPI(api_key=API_KEY)
-    with fake:
-        fake.add_principal("workspaces", WORKSPACE_ID)
-        fake.add_principal("organizations", ORGANIZATION_ID)
-        yield fake
 
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
@@ -89,11 +58,6 @@ def target_of(call: RequestRecord) -> str:
     if call.host == "storage":
         return "storage"
     return "list" if call.path.endswith("/logs") else "download"
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The lines a run logged at ERROR level."""
-    return [line for line in stderr.splitlines() if "ERROR" in line]
 
 
 def auth_event(event_id: str) -> dict[str, t.Any]:
@@ -163,10 +127,10 @@ def test_retry_after_is_waited_out_before_the_next_call(
     run = run_tap(tmp_path, tap_config(api, max_concurrent_downloads=1))
 
     assert_synced_exactly(run, api, file_ids)
-    timed = [(at, call) for at, call in api.timed_requests() if target_of(call) == target]
-    refused_index = next(i for i, (_, call) in enumerate(timed) if call.status == fault_status)
-    refused_at, refused = timed[refused_index]
-    retried_at, retried = timed[refused_index + 1]
+    calls = [call for call in api.requests if target_of(call) == target]
+    refused_index = next(i for i, call in enumerate(calls) if call.status == fault_status)
+    refused, retried = calls[refused_index], calls[refused_index + 1]
+    refused_at, retried_at = refused.answered_at, retried.answered_at
     if target != "list":
         assert file_of(retried) == file_of(refused)
     if retry_after == "seconds":
@@ -250,7 +214,7 @@ def test_a_file_that_keeps_failing_stops_the_sync_naming_the_file_and_cause(
     run = run_tap(tmp_path, config, env={"LOGLEVEL": "DEBUG"})
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert f"Downloading AUTH_LOG log file {file_ids[1]} failed 3 times, giving up" in line
     assert cause in line
     assert "Traceback" not in run.stderr
@@ -281,7 +245,7 @@ def test_a_host_that_cannot_be_reached_fails_fast_saying_so(api, tmp_path, liste
         elapsed = time.monotonic() - started
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert "Listing AUTH_LOG log files failed 2 times, giving up" in line
     expected = "could not connect within 0.3 s" if listener == "saturated" else "refused"
     assert expected in line
@@ -396,7 +360,7 @@ def test_a_malformed_line_stops_the_sync_naming_file_and_line_and_a_rerun_loses_
     run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert f"Line 3 of log file {broken} cannot be loaded: not valid JSON" in line
     assert "on_malformed_line" in line
     assert "Traceback" not in run.stderr
@@ -489,7 +453,7 @@ def test_an_event_without_event_id_stops_the_sync_by_default_and_never_loads_a_n
     run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert f"Line 2 of log file {keyless} cannot be loaded: an event has no event_id" in line
     assert all(isinstance(r.get("event_id"), str) for r in run.events())
     assert run.last_state["bookmarks"]["auth_log"]["log_files_at_bookmark"] == [first]
@@ -514,7 +478,7 @@ def test_rejecting_lines_into_a_deselected_stream_stops_rather_than_drop_them(ap
     run = run_tap(tmp_path, config, extra_args=["--catalog", str(tmp_path / "catalog.json")])
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert f"Line 2 of log file {broken} cannot be loaded" in line
     assert "rejected_lines stream is not selected" in line
     assert run.records("rejected_lines") == []
@@ -533,7 +497,7 @@ def test_an_api_echoing_the_key_back_in_an_error_is_quoted_with_the_key_masked(
     run = run_tap(tmp_path, tap_config(api), env={"LOGLEVEL": "DEBUG"})
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert "HTTP 400" in line
     assert "Malformed header: Bearer <redacted>" in line
     assert API_KEY not in run.stdout + run.stderr
@@ -547,7 +511,7 @@ def test_a_listing_redirected_to_another_host_is_not_followed_with_the_key(api, 
     run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert f"HTTP 302, a redirect to {elsewhere}" in line
     assert "Check api_url" in line
     assert api.storage_calls() == []
@@ -560,9 +524,7 @@ def test_a_key_with_a_line_break_fails_without_quoting_it(api, tmp_path):
     run = run_tap(tmp_path, tap_config(api, api_key=broken_key), env={"LOGLEVEL": "DEBUG"})
 
     assert run.returncode == 1
-    assert any(
-        "Setting 'api_key' holds a space, a line break" in line for line in error_lines(run.stderr)
-    )
+    assert any("Setting 'api_key' holds a space, a line break" in line for line in run.errors())
     assert api.requests == []
     assert "Traceback" not in run.stderr
     output = run.stdout + run.stderr
@@ -588,7 +550,7 @@ def test_an_error_body_is_quoted_short_on_one_line_without_control_characters(ap
     run = run_tap(tmp_path, tap_config(api, max_tries=2))
 
     assert run.returncode == 1
-    (line,) = error_lines(run.stderr)
+    (line,) = run.errors()
     assert "HTTP 503" in line
     assert "fake log line CRITICAL injected" in line
     assert len(line) < 1_000

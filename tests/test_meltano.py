@@ -26,6 +26,7 @@ from singer_sdk.helpers.capabilities import FLATTENING_CONFIG, STREAM_MAPS_CONFI
 
 from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, scope_of, stream_name
 from tap_openai_compliance.sandbox import (
+    DEMO_API_KEY,
     DEMO_ORGANIZATION_ID,
     DEMO_WORKSPACE_ID,
     FakeComplianceAPI,
@@ -39,8 +40,6 @@ if t.TYPE_CHECKING:
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
-# The key the sandbox environment of meltano.yml sends; the fake API checks it.
-SANDBOX_API_KEY = "sandbox-key"
 EMAIL_SALT = "salt-for-the-masking-test"
 STREAMS = [stream_name(event_type) for event_type in KNOWN_EVENT_TYPES]
 TAP_FIELDS = {"_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields"}
@@ -95,7 +94,7 @@ def meltano_env(home: Path, database: Path, **extra: str) -> dict[str, str]:
 @pytest.fixture
 def sandbox() -> Iterator[FakeComplianceAPI]:
     """The sandbox's demo dataset (three days of every type), served in this process."""
-    with FakeComplianceAPI(api_key=SANDBOX_API_KEY) as api:
+    with FakeComplianceAPI(api_key=DEMO_API_KEY) as api:
         build_demo_dataset(api, now=datetime.now(timezone.utc))
         yield api
 

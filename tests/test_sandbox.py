@@ -24,32 +24,32 @@ from tap_openai_compliance.sandbox import (
     make_event,
     parse_timestamp,
 )
+from tests.conftest import API_KEY, ORGANIZATION_ID, WORKSPACE_ID
 
-KEY = "sk-sandbox-test-key-0123456789"
-WS = "11111111-aaaa-4bbb-8ccc-000000000001"
-ORG = "org-testorg000000000000000001"
 T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
 EPOCH = "2000-01-01T00:00:00Z"
 
 
 @pytest.fixture
 def api() -> Iterator[FakeComplianceAPI]:
-    with FakeComplianceAPI(api_key=KEY, unscoped_keys={"sk-no-scope-0000000000"}) as fake:
-        fake.add_principal(Scope.ORGANIZATION, ORG)
+    with FakeComplianceAPI(api_key=API_KEY, unscoped_keys={"sk-no-scope-0000000000"}) as fake:
+        fake.add_principal(Scope.ORGANIZATION, ORGANIZATION_ID)
         yield fake
 
 
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
     with requests.Session() as session:
-        session.headers["Authorization"] = f"Bearer {KEY}"
+        session.headers["Authorization"] = f"Bearer {API_KEY}"
         yield session
 
 
 def add_files(api: FakeComplianceAPI, count: int, event_type: str = "AUTH_LOG") -> list[str]:
     """``count`` small files, one hour apart from T0."""
     return [
-        api.add_log_file(Scope.WORKSPACE, WS, event_type, [{"n": n}], T0 + timedelta(hours=n))
+        api.add_log_file(
+            Scope.WORKSPACE, WORKSPACE_ID, event_type, [{"n": n}], T0 + timedelta(hours=n)
+        )
         for n in range(count)
     ]
 
@@ -60,7 +60,7 @@ def listing(
     *,
     after: str = EPOCH,
     event_type: str = "AUTH_LOG",
-    path: str = f"workspaces/{WS}",
+    path: str = f"workspaces/{WORKSPACE_ID}",
     headers: dict[str, str] | None = None,
     **params: Any,
 ) -> requests.Response:
@@ -69,7 +69,7 @@ def listing(
 
 
 def download(api: FakeComplianceAPI, http: requests.Session, file_id: str) -> requests.Response:
-    return http.get(f"{api.api_url}/workspaces/{WS}/logs/{file_id}", timeout=5)
+    return http.get(f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}", timeout=5)
 
 
 def test_listing_pages_in_end_time_order_with_an_inclusive_after(
@@ -92,9 +92,13 @@ def test_listing_pages_in_end_time_order_with_an_inclusive_after(
 def test_exclusive_after_skips_the_boundary_and_ties_keep_insertion_order(
     http: requests.Session,
 ) -> None:
-    with FakeComplianceAPI(api_key=KEY, after_exclusive=True) as api:
-        ids = [api.add_log_file("workspaces", WS, "AUTH_LOG", b"{}\n", T0) for _ in range(3)]
-        later = api.add_log_file("workspaces", WS, "AUTH_LOG", b"{}\n", "2026-07-01T00:00:00.5Z")
+    with FakeComplianceAPI(api_key=API_KEY, after_exclusive=True) as api:
+        ids = [
+            api.add_log_file("workspaces", WORKSPACE_ID, "AUTH_LOG", b"{}\n", T0) for _ in range(3)
+        ]
+        later = api.add_log_file(
+            "workspaces", WORKSPACE_ID, "AUTH_LOG", b"{}\n", "2026-07-01T00:00:00.5Z"
+        )
         assert [f["id"] for f in listing(api, http).json()["data"]] == [*ids, later]
         page = listing(api, http, after="2026-07-01T00:00:00Z").json()
         assert [f["id"] for f in page["data"]] == [later]
@@ -111,7 +115,9 @@ def test_an_empty_page_has_a_null_last_end_time(
 def test_listing_entries_describe_the_served_bytes(
     api: FakeComplianceAPI, http: requests.Session
 ) -> None:
-    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", [{"a": 1}, {"b": "é"}], T0)
+    file_id = api.add_log_file(
+        Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", [{"a": 1}, {"b": "é"}], T0
+    )
     entry = listing(api, http).json()["data"][0]
     body = download(api, http, file_id).content
     assert body == b'{"a":1}\n{"b":"\xc3\xa9"}\n'
@@ -145,7 +151,9 @@ def test_keys_are_checked_and_never_echoed(api: FakeComplianceAPI, http: request
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "invalid_request_error"
     assert wrong not in response.text
-    assert requests.get(f"{api.api_url}/workspaces/{WS}/logs", timeout=5).status_code == 401
+    assert (
+        requests.get(f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs", timeout=5).status_code == 401
+    )
     unscoped = listing(api, http, headers={"Authorization": "Bearer sk-no-scope-0000000000"})
     assert unscoped.status_code == 403
     assert unscoped.json()["error"]["type"] == "permission_error"
@@ -164,10 +172,10 @@ def test_unknown_principals_and_files_are_404(
 def test_a_type_asked_on_the_wrong_scope_is_400(
     api: FakeComplianceAPI, http: requests.Session
 ) -> None:
-    response = listing(api, http, path=f"organizations/{ORG}", event_type="AUTH_LOG")
+    response = listing(api, http, path=f"organizations/{ORGANIZATION_ID}", event_type="AUTH_LOG")
     assert response.status_code == 400
     assert "/workspaces/{workspace_id}/logs" in response.json()["error"]["message"]
-    api.add_principal(Scope.WORKSPACE, WS)
+    api.add_principal(Scope.WORKSPACE, WORKSPACE_ID)
     assert listing(api, http, event_type="COSTS").status_code == 400
 
 
@@ -176,7 +184,7 @@ def test_download_redirects_to_a_signed_url_fetched_without_the_key(
 ) -> None:
     (file_id,) = add_files(api, 1)
     redirect = http.get(
-        f"{api.api_url}/workspaces/{WS}/logs/{file_id}", allow_redirects=False, timeout=5
+        f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}", allow_redirects=False, timeout=5
     )
     assert redirect.status_code == 307
     location = urlsplit(redirect.headers["Location"])
@@ -196,7 +204,7 @@ def test_download_redirects_to_a_signed_url_fetched_without_the_key(
 def test_a_tampered_or_expired_link_is_403(api: FakeComplianceAPI, http: requests.Session) -> None:
     (file_id,) = add_files(api, 1)
     url = http.get(
-        f"{api.api_url}/workspaces/{WS}/logs/{file_id}", allow_redirects=False, timeout=5
+        f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}", allow_redirects=False, timeout=5
     ).headers["Location"]
     assert requests.get(url.replace("signature=", "signature=0"), timeout=5).status_code == 403
 
@@ -207,7 +215,7 @@ def test_a_tampered_or_expired_link_is_403(api: FakeComplianceAPI, http: request
 
 
 def test_gzip_bodies_are_served_compressed(api: FakeComplianceAPI, http: requests.Session) -> None:
-    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", [{"a": 1}], T0, gzip=True)
+    file_id = api.add_log_file(Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", [{"a": 1}], T0, gzip=True)
     body = download(api, http, file_id).content
     assert body[:2] == b"\x1f\x8b"
     assert gzip.decompress(body) == b'{"a":1}\n'
@@ -219,7 +227,7 @@ def test_path_bodies_are_streamed_from_disk(
 ) -> None:
     path = tmp_path / "big.jsonl"
     path.write_bytes(b'{"n":1}\n' * 300_000)  # 2.4 MB: several chunks
-    file_id = api.add_log_file(Scope.WORKSPACE, WS, "AUTH_LOG", path, T0)
+    file_id = api.add_log_file(Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", path, T0)
     response = download(api, http, file_id)
     assert response.headers["Content-Length"] == str(path.stat().st_size)
     assert response.content == path.read_bytes()
@@ -261,18 +269,18 @@ def test_corrupt_delay_and_echo_auth_faults(api: FakeComplianceAPI, http: reques
 
     api.inject("list", Fault.delay(0.3))
     with pytest.raises(requests.exceptions.ReadTimeout):
-        http.get(f"{api.api_url}/workspaces/{WS}/logs", timeout=0.05)
+        http.get(f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs", timeout=0.05)
 
     api.inject("list", Fault.echo_auth())
-    assert KEY in listing(api, http).text
+    assert API_KEY in listing(api, http).text
 
     with pytest.raises(ValueError, match="storage"):
         api.inject("list", Fault.truncate())
 
 
 def test_rate_limit_answers_429_with_whole_seconds(http: requests.Session) -> None:
-    with FakeComplianceAPI(api_key=KEY, rate_limit=1.0) as api:
-        api.add_principal(Scope.WORKSPACE, WS)
+    with FakeComplianceAPI(api_key=API_KEY, rate_limit=1.0) as api:
+        api.add_principal(Scope.WORKSPACE, WORKSPACE_ID)
         assert listing(api, http).status_code == 200
         limited = listing(api, http)
         assert limited.status_code == 429
@@ -284,7 +292,7 @@ def test_eight_concurrent_clients(api: FakeComplianceAPI) -> None:
 
     def fetch(file_id: str) -> bytes:
         with requests.Session() as session:
-            session.headers["Authorization"] = f"Bearer {KEY}"
+            session.headers["Authorization"] = f"Bearer {API_KEY}"
             return download(api, session, file_id).content
 
     with ThreadPoolExecutor(8) as pool:
@@ -294,23 +302,28 @@ def test_eight_concurrent_clients(api: FakeComplianceAPI) -> None:
 
 
 def test_make_event_fills_the_envelope() -> None:
-    event = make_event("CODEX_LOG", principal_id=WS, timestamp=T0, rng=random.Random(1))
+    event = make_event("CODEX_LOG", principal_id=WORKSPACE_ID, timestamp=T0, rng=random.Random(1))
     assert event["type"] == "CODEX_LOG"
-    assert event["principal"]["id"] == event["workspace_id"] == WS
+    assert event["principal"]["id"] == event["workspace_id"] == WORKSPACE_ID
     assert event["timestamp"] == "2026-07-01T00:00:00.000000Z"
     assert len(event["event_id"]) == 36
 
 
 def test_demo_dataset_covers_every_type_with_its_quirks(http: requests.Session) -> None:
     def demo() -> FakeComplianceAPI:
-        fake = FakeComplianceAPI(api_key=KEY)
-        build_demo_dataset(fake, workspace_id=WS, organization_id=ORG, now=T0, days=2)
+        fake = FakeComplianceAPI(api_key=API_KEY)
+        build_demo_dataset(
+            fake, workspace_id=WORKSPACE_ID, organization_id=ORGANIZATION_ID, now=T0, days=2
+        )
         return fake
 
     api = demo()
     files = api.log_files()
     assert {f.event_type for f in files} == set(KNOWN_EVENT_TYPES)
-    assert all(f.principal_id == (WS if f.scope is Scope.WORKSPACE else ORG) for f in files)
+    assert all(
+        f.principal_id == (WORKSPACE_ID if f.scope is Scope.WORKSPACE else ORGANIZATION_ID)
+        for f in files
+    )
     assert all(T0 - timedelta(days=2) < f.end_time <= T0 for f in files)
     assert [f.id for f in files] == [f.id for f in demo().log_files()]  # deterministic
 
@@ -324,5 +337,7 @@ def test_demo_dataset_covers_every_type_with_its_quirks(http: requests.Session) 
     assert all(parse_timestamp(event["timestamp"]) for event in events)
 
     with api:
-        page = listing(api, http, path=f"organizations/{ORG}", event_type="COSTS").json()
+        page = listing(
+            api, http, path=f"organizations/{ORGANIZATION_ID}", event_type="COSTS"
+        ).json()
         assert len(page["data"]) == 8

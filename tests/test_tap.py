@@ -11,12 +11,7 @@ import pytest
 from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
 from tap_openai_compliance.sandbox import Fault
 from tests.conftest import API_KEY, WORKSPACE_ID, add_files, events_of, hourly, tap_config
-from tests.tap_runner import TAP, run_tap
-
-
-def only_error_lines(run_stderr: str) -> list[str]:
-    """The ERROR lines a run logged."""
-    return [line for line in run_stderr.splitlines() if "ERROR" in line]
+from tests.tap_runner import TAP, error_lines, run_tap
 
 
 @pytest.mark.parametrize(
@@ -26,8 +21,8 @@ def only_error_lines(run_stderr: str) -> list[str]:
         ({"workspace_id": None, "organization_id": None}, "'workspace_id'"),
         ({"start_date": "last tuesday"}, "'start_date' is not a date-time"),
         ({"end_date": "2026-13-45"}, "'end_date' is not a date-time"),
-        ({"page_size": 500}, "'page_size' must be a whole number from 1 to 100"),
-        ({"page_size": 0}, "'page_size' must be a whole number from 1 to 100"),
+        ({"page_size": 500}, "Setting 'page_size': 500 is greater than the maximum of 100"),
+        ({"page_size": 0}, "Setting 'page_size': 0 is less than the minimum of 1"),
         ({"max_concurrent_downloads": 0}, "'max_concurrent_downloads'"),
         ({"event_types": ["COSTS"], "organization_id": None}, "set 'organization_id'"),
     ],
@@ -130,7 +125,7 @@ def test_a_refused_listing_ends_the_sync_with_one_readable_line(
     run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
 
     assert run.returncode == 1
-    (line,) = only_error_lines(run.stderr)
+    (line,) = run.errors()
     assert "Listing AUTH_LOG log files failed" in line
     assert f"HTTP {status}" in line
     assert says in line
@@ -154,7 +149,7 @@ def test_a_wrong_key_or_workspace_against_the_fake_says_what_to_check(
     )
 
     assert run.returncode == 1
-    (line,) = only_error_lines(run.stderr)
+    (line,) = run.errors()
     assert expected in line
     assert key not in run.stderr + run.stdout
 
@@ -167,7 +162,7 @@ def test_a_key_without_the_compliance_scope_is_told_so(tmp_path):
         run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
 
     assert run.returncode == 1
-    (line,) = only_error_lines(run.stderr)
+    (line,) = run.errors()
     assert "HTTP 403" in line
     assert "compliance read scope" in line
 
@@ -232,7 +227,7 @@ def test_a_target_that_stops_reading_ends_the_sync_with_one_plain_line(api, tmp_
 
     assert returncode == 1
     assert "The target stopped reading the tap's output" in stderr
-    assert len(only_error_lines(stderr)) == 1
+    assert len(error_lines(stderr)) == 1
     assert "Traceback" not in stderr
 
 
@@ -243,7 +238,7 @@ def test_the_connection_test_reads_a_record_and_reports_no_error(api, tmp_path):
 
     assert run.returncode == 0, run.stderr
     assert run.records("auth_log")
-    assert only_error_lines(run.stderr) == []
+    assert run.errors() == []
 
 
 def test_the_connection_test_with_a_wrong_key_fails_in_one_line(api, tmp_path):
@@ -252,5 +247,5 @@ def test_the_connection_test_with_a_wrong_key_fails_in_one_line(api, tmp_path):
     run = run_tap(tmp_path, config, extra_args=["--test"])
 
     assert run.returncode == 1
-    (line,) = only_error_lines(run.stderr)
+    (line,) = run.errors()
     assert "HTTP 401" in line

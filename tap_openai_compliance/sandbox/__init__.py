@@ -8,6 +8,7 @@ from tap_openai_compliance.sandbox.data import (
     templates,
 )
 from tap_openai_compliance.sandbox.server import (
+    DEMO_API_KEY,
     FakeComplianceAPI,
     Fault,
     LogFile,
@@ -18,6 +19,7 @@ from tap_openai_compliance.sandbox.server import (
 )
 
 __all__ = [
+    "DEMO_API_KEY",
     "DEMO_ORGANIZATION_ID",
     "DEMO_WORKSPACE_ID",
     "FakeComplianceAPI",

@@ -15,7 +15,7 @@ from tap_openai_compliance.sandbox.data import (
     DEMO_WORKSPACE_ID,
     build_demo_dataset,
 )
-from tap_openai_compliance.sandbox.server import FakeComplianceAPI
+from tap_openai_compliance.sandbox.server import DEMO_API_KEY, FakeComplianceAPI
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workspace-id", default=DEMO_WORKSPACE_ID)
     parser.add_argument("--organization-id", default=DEMO_ORGANIZATION_ID)
     parser.add_argument("--days", type=int, default=3, help="days of log files to serve")
-    parser.add_argument("--api-key", default="sandbox-key")
+    parser.add_argument("--api-key", default=DEMO_API_KEY)
     parser.add_argument("--ready-file", type=Path, help="write the API URL here once listening")
     return parser.parse_args(argv)
 

@@ -28,6 +28,8 @@ import orjson
 from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope
 
 FaultTarget = Literal["list", "download", "storage"]
+# The key the fake accepts unless told otherwise; meltano.yml's sandbox environment sends it.
+DEMO_API_KEY = "sandbox-key"
 API_PREFIX = "/v1/compliance/"
 MAX_LIMIT = 100
 CHUNK_SIZE = 1 << 20
@@ -129,7 +131,7 @@ _FAULTS_ONLY_FOR: dict[str, FaultTarget] = {
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request either host received, with the status it was answered (0: none)."""
+    """One request either host received, with the status it was answered (0: none) and when."""
 
     host: Literal["api", "storage"]
     method: str
@@ -137,6 +139,7 @@ class RequestRecord:
     query: dict[str, str]
     headers: dict[str, str]
     status: int
+    answered_at: float
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,7 @@ class FakeComplianceAPI:
     def __init__(
         self,
         *,
-        api_key: str = "sandbox-key",
+        api_key: str = DEMO_API_KEY,
         unscoped_keys: set[str] | frozenset[str] = frozenset(),
         after_exclusive: bool = False,
         latency: float = 0.0,
@@ -700,6 +703,7 @@ class _Handler(BaseHTTPRequestHandler):
                 query=self.query,
                 headers={name.lower(): value for name, value in self.headers.items()},
                 status=status,
+                answered_at=time.time(),
             )
         )
 

@@ -50,8 +50,8 @@ def sync(config: dict[str, t.Any], profiler: cProfile.Profile | None) -> float:
 def main(argv: list[str] | None = None) -> int:
     """Sync once unprofiled, once profiled, and print the top functions both ways."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--events", type=int, default=96_000)
+    parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--no-profile", action="store_true", help="time only")
     parser.add_argument("--save", type=Path, help="also write the raw pstats here")

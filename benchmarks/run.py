@@ -894,7 +894,18 @@ def code_commit() -> dict[str, t.Any]:
         text=True,
         check=False,
     ).stdout.strip()
-    return {"commit": commit or "not a git checkout", "code_modified": bool(modified)}
+    # HEAD can be a commit that changed only benchmarks/: name the last one that changed the tap.
+    tap_commit = subprocess.run(
+        ["git", "-C", str(code), "log", "-1", "--format=%h", "--", "tap_openai_compliance"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "commit": commit or "not a git checkout",
+        "tap_code_commit": tap_commit,
+        "code_modified": bool(modified),
+    }
 
 
 def machine() -> dict[str, t.Any]:
@@ -1220,7 +1231,7 @@ def print_table(results: dict[str, t.Any]) -> None:
     code = results["code"]
     modified = " (tap code modified since)" if code["code_modified"] else ""
     print(f"tap-openai-compliance benchmarks, {results['date']}{quick}")
-    print(f"commit {code['commit']}{modified}")
+    print(f"commit {code['commit']} (tap code as of {code['tap_code_commit']}){modified}")
     print(
         f"machine: {host['cores']} cores, {host['cpu_model']}, Python {host['python']}, "
         f"singer-sdk {host['singer_sdk']}; every run a whole process with "

@@ -33,6 +33,7 @@ import requests
 import tap_openai_compliance
 from tap_openai_compliance import settings
 from tap_openai_compliance.sandbox import (
+    DEMO_API_KEY,
     DEMO_ORGANIZATION_ID,
     DEMO_WORKSPACE_ID,
     FakeComplianceAPI,
@@ -54,10 +55,9 @@ TAP = (
 )
 MELTANO = str(BIN / "meltano") if (BIN / "meltano").exists() else shutil.which("meltano")
 
-API_KEY = "sk-bench-0000000000000000"
-# The key meltano.yml's sandbox environment sends.
-SANDBOX_API_KEY = "sandbox-key"
-WORKSPACE_ID = "bbbbbbbb-0000-4000-8000-000000000001"
+# The sandbox's identities: meltano.yml's sandbox environment sends the same.
+API_KEY = DEMO_API_KEY
+WORKSPACE_ID = DEMO_WORKSPACE_ID
 EVENT_TYPE = "AUTH_LOG"
 STREAM = "auth_log"
 FIRST_END_TIME = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
@@ -806,7 +806,7 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
     }
     if install["returncode"]:
         return result
-    api = FakeComplianceAPI(api_key=SANDBOX_API_KEY).start()
+    api = FakeComplianceAPI(api_key=API_KEY).start()
     try:
         api.add_principal("workspaces", DEMO_WORKSPACE_ID)
         api.add_principal("organizations", DEMO_ORGANIZATION_ID)
@@ -819,7 +819,7 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
         )
         # What meltano.yml's sandbox environment gives the tap: both ids, every event type.
         config = {
-            "api_key": SANDBOX_API_KEY,
+            "api_key": API_KEY,
             "api_url": api.api_url,
             "workspace_id": DEMO_WORKSPACE_ID,
             "organization_id": DEMO_ORGANIZATION_ID,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+import resource
+import sys
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
@@ -28,6 +32,8 @@ from tests.conftest import API_KEY, ORGANIZATION_ID, WORKSPACE_ID
 
 T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
 EPOCH = "2000-01-01T00:00:00Z"
+MiB = 1 << 20
+GiB = 1 << 30
 
 
 @pytest.fixture
@@ -341,3 +347,210 @@ def test_demo_dataset_covers_every_type_with_its_quirks(http: requests.Session) 
             api, http, path=f"organizations/{ORGANIZATION_ID}", event_type="COSTS"
         ).json()
         assert len(page["data"]) == 8
+
+
+# -- a hostile network: huge, bomb-like, leaky or unlengthed answers ----------------------------
+
+
+def peak_rss() -> int:
+    """This process's peak resident set size so far, in bytes (client and fake alike)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB
+
+
+@contextmanager
+def memory_grows_less_than(limit: int) -> Iterator[None]:
+    before = peak_rss()
+    yield
+    assert peak_rss() - before < limit
+
+
+def download_stream(
+    api: FakeComplianceAPI, http: requests.Session, file_id: str
+) -> requests.Response:
+    url = f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}"
+    return http.get(url, stream=True, timeout=5)
+
+
+def chunks_of(response: requests.Response) -> Iterator[bytes]:
+    """The body as sent (not decoded), a MiB at a time."""
+    yield from response.raw.stream(MiB, decode_content=False)
+
+
+def test_oversize_fault_streams_filler_past_the_listed_size(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    (file_id,) = add_files(api, 1)
+    body = download(api, http, file_id).content
+    api.inject("storage", Fault.oversize(GiB), file_id=file_id)
+    with memory_grows_less_than(100 * MiB), download_stream(api, http, file_id) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Length"] == str(len(body) + GiB)
+        assert response.raw.read(len(body)) == body
+        filler = 0
+        for chunk in chunks_of(response):
+            assert chunk == b"x" * len(chunk)  # no newline ever ends the line
+            filler += len(chunk)
+    assert filler == GiB
+    assert listing(api, http).json()["data"][0]["file_size"] == len(body)
+
+
+def test_gzip_bomb_fault_inflates_a_thousandfold(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    (file_id,) = add_files(api, 1)
+    inflated_size = GiB + 5  # 1024 whole chunks and a partial one
+    api.inject("storage", Fault.gzip_bomb(inflated_size))
+    inflater = zlib.decompressobj(wbits=31)  # gzip; checks the CRC and length at the end
+    sent = inflated = 0
+    with memory_grows_less_than(100 * MiB), download_stream(api, http, file_id) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Content-Type"] == "application/jsonl"
+        for chunk in chunks_of(response):
+            sent += len(chunk)
+            while chunk:
+                piece = inflater.decompress(chunk, MiB)
+                assert piece == b"A" * len(piece)  # one line of A, no newline
+                inflated += len(piece)
+                chunk = inflater.unconsumed_tail
+    assert sent == int(response.headers["Content-Length"]) < 3 * MiB
+    assert (inflated, inflater.eof, inflater.unused_data) == (inflated_size, True, b"")
+
+
+@pytest.mark.parametrize("size", [0, 1, MiB - 1, 3 * MiB + 2])
+def test_gzip_bombs_of_any_size_are_valid_gzip(
+    api: FakeComplianceAPI, http: requests.Session, size: int
+) -> None:
+    (file_id,) = add_files(api, 1)
+    api.inject("storage", Fault.gzip_bomb(size))
+    with download_stream(api, http, file_id) as response:
+        sent = response.raw.read(decode_content=False)
+    assert len(sent) == int(response.headers["Content-Length"])
+    assert gzip.decompress(sent) == b"A" * size
+
+
+def test_flood_fault_answers_any_target_with_a_huge_body(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    (file_id,) = add_files(api, 1)
+    api.inject("list", Fault.flood(GiB))
+    query = {"event_type": "AUTH_LOG", "after": EPOCH}
+    url = f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs"
+    with (
+        memory_grows_less_than(100 * MiB),
+        http.get(url, params=query, stream=True, timeout=5) as response,
+    ):
+        assert (response.status_code, response.headers["Content-Type"]) == (200, "application/json")
+        assert response.headers["Content-Length"] == str(GiB)
+        flood = 0
+        for chunk in chunks_of(response):
+            assert chunk == b"x" * len(chunk)
+            flood += len(chunk)
+    assert flood == GiB
+
+    for target in ("download", "storage"):
+        api.inject(target, Fault.flood(3 * MiB + 1, status=500, content_type="text/html"))
+        error = download(api, http, file_id)
+        assert (error.status_code, error.headers["Content-Type"]) == (500, "text/html")
+        assert error.content == b"x" * (3 * MiB + 1)
+    assert [call.status for call in api.requests[-3:]] == [500, 307, 500]
+    assert listing(api, http).status_code == 200  # each fault answered one request
+
+
+def test_echo_url_fault_leaks_the_signed_url_three_ways(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    (file_id,) = add_files(api, 1)
+    api.inject("storage", Fault.echo_url())
+    signed = http.get(
+        f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}", allow_redirects=False, timeout=5
+    ).headers["Location"]
+    response = requests.get(signed, timeout=5)
+    assert (response.status_code, response.headers["Content-Type"]) == (403, "application/xml")
+    assert response.text.startswith("<Error><Code>AccessDenied</Code>")
+
+    path_and_query = signed.removeprefix(api.storage_url)
+    assert "&signature=" in path_and_query
+    once = quote(path_and_query, safe="")
+    assert "%26signature%3D" in once
+    for leaked in (path_and_query, once, quote(once, safe="")):
+        assert response.text.count(leaked) == 1
+
+    api.inject("storage", Fault.echo_url(400))
+    bad = requests.get(signed, timeout=5)
+    assert bad.status_code == 400
+    assert "<Code>BadRequest</Code>" in bad.text
+    assert path_and_query in bad.text
+
+
+@pytest.mark.parametrize("truncate", [False, True])
+def test_no_length_fault_ends_the_body_by_closing_the_connection(
+    api: FakeComplianceAPI, http: requests.Session, truncate: bool
+) -> None:
+    file_id = api.add_log_file(
+        Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", [{"n": n} for n in range(1000)], T0
+    )
+    whole = download(api, http, file_id).content
+    api.inject("storage", Fault.no_length(truncate=truncate))
+    response = download(api, http, file_id)  # no error either way: the client cannot tell
+    assert response.status_code == 200
+    assert "Content-Length" not in response.headers
+    assert "Transfer-Encoding" not in response.headers
+    assert response.content == (whole[: len(whole) // 2] if truncate else whole)
+    assert download(api, http, file_id).content == whole  # the next connection is sound
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.oversize(1), Fault.gzip_bomb(1), Fault.echo_url(), Fault.no_length()],
+    ids=lambda fault: fault.kind,
+)
+@pytest.mark.parametrize("target", ["list", "download"])
+def test_storage_faults_are_refused_on_api_targets(
+    api: FakeComplianceAPI, fault: Fault, target: Any
+) -> None:
+    with pytest.raises(ValueError, match="storage"):
+        api.inject(target, fault)
+
+
+def test_hostile_fault_sizes_must_not_be_negative() -> None:
+    for make in (Fault.oversize, Fault.gzip_bomb, Fault.flood):
+        with pytest.raises(ValueError, match="negative"):
+            make(-1)
+
+
+def test_reversed_pages_hold_the_same_files_latest_first(http: requests.Session) -> None:
+    with FakeComplianceAPI(api_key=API_KEY, page_order="reversed") as api:
+        ids = add_files(api, 5)
+        first = listing(api, http, limit=3).json()
+        assert [f["id"] for f in first["data"]] == [ids[2], ids[1], ids[0]]
+        assert first["last_end_time"] == "2026-07-01T02:00:00.000000Z"  # still the latest
+        assert first["has_more"] is True
+        second = listing(api, http, after=first["last_end_time"], limit=3).json()
+        assert [f["id"] for f in second["data"]] == [ids[4], ids[3], ids[2]]
+        assert (second["last_end_time"], second["has_more"]) == (
+            "2026-07-01T04:00:00.000000Z",
+            False,
+        )
+    with pytest.raises(ValueError, match="page order"):
+        FakeComplianceAPI(page_order="shuffled")  # type: ignore[arg-type]
+
+
+def test_listings_can_leave_out_size_and_checksum(http: requests.Session) -> None:
+    with FakeComplianceAPI(api_key=API_KEY, listing_checksums=False) as api:
+        (file_id,) = add_files(api, 1)
+        (entry,) = listing(api, http).json()["data"]
+        assert set(entry) == {"id", "event_type", "end_time", "file_name"}
+        assert download(api, http, file_id).content == b'{"n":0}\n'
+
+
+def test_dot_file_ids_are_listed_as_is(api: FakeComplianceAPI, http: requests.Session) -> None:
+    for file_id in (".", ".."):
+        api.add_log_file(Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", b"{}\n", T0, file_id=file_id)
+    entries = listing(api, http).json()["data"]
+    assert [entry["id"] for entry in entries] == [".", ".."]
+    assert entries[1]["file_name"] == "AUTH_LOG-20260701T000000000000Z-...jsonl"
+    # requests resolves /logs/.. to /workspaces/{id}/: the route does not exist.
+    assert download(api, http, "..").status_code == 404
+    assert download(api, http, "%2E%2E").content == b"{}\n"  # percent-encoded, it is served

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import hmac
 import http
 import math
 import os
 import re
+import struct
 import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,6 +31,7 @@ import orjson
 from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope
 
 FaultTarget = Literal["list", "download", "storage"]
+PageOrder = Literal["sorted", "reversed"]
 # The key the fake accepts unless told otherwise; meltano.yml's sandbox environment sends it.
 DEMO_API_KEY = "sandbox-key"
 API_PREFIX = "/v1/compliance/"
@@ -69,11 +73,29 @@ def parse_timestamp(text: str) -> datetime | None:
 class Fault:
     """One misbehaviour to inject into the next matching request."""
 
-    kind: Literal["status", "drop", "delay", "corrupt", "truncate", "expire_link", "echo_auth"]
+    kind: Literal[
+        "status",
+        "drop",
+        "delay",
+        "corrupt",
+        "truncate",
+        "expire_link",
+        "echo_auth",
+        "oversize",
+        "gzip_bomb",
+        "flood",
+        "echo_url",
+        "no_length",
+    ]
     code: int = 0
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # How many bytes an oversize, gzip_bomb or flood fault adds, expands to or sends.
+    size: int = 0
+    content_type: str = ""
+    # A no_length fault sends only the first half of the body.
+    half_body: bool = False
 
     @classmethod
     def status(
@@ -121,12 +143,76 @@ class Fault:
         """Answer 400 with the request's Authorization header in the body."""
         return cls("echo_auth")
 
+    @classmethod
+    def oversize(cls, extra_bytes: int) -> Fault:
+        """Storage only: serve the body, then ``extra_bytes`` of ``x`` (no newline) after it.
+
+        Content-Length announces the whole: the file's size plus ``extra_bytes``. The filler
+        is streamed, so ``extra_bytes`` may be gigabytes.
+        """
+        return cls("oversize", size=_not_negative(extra_bytes, "extra_bytes"))
+
+    @classmethod
+    def gzip_bomb(cls, decompressed_bytes: int) -> Fault:
+        """Storage only: answer 200 with ``Content-Encoding: gzip`` and a gzip bomb.
+
+        The stream inflates to ``decompressed_bytes`` of ``A``: one line, no newline. It is
+        about a thousand times smaller (2 GiB in 2 MB), Content-Length giving its exact size;
+        the fake streams it without ever holding the inflated bytes.
+        """
+        return cls("gzip_bomb", size=_not_negative(decompressed_bytes, "decompressed_bytes"))
+
+    @classmethod
+    def flood(cls, size: int, status: int = 200, content_type: str = "application/json") -> Fault:
+        """Answer ``status`` with ``size`` bytes of ``x``: a listing or an error body of 1 GiB.
+
+        Content-Length announces ``size``; the body is streamed, never built in memory.
+        """
+        return cls(
+            "flood", code=status, size=_not_negative(size, "size"), content_type=content_type
+        )
+
+    @classmethod
+    def echo_url(cls, status: int = 403) -> Fault:
+        """Storage only: answer ``status`` with an S3-style XML error echoing the signed URL.
+
+        The request's path and query (the URL's credentials) come back three times: as sent
+        (not even XML-escaped), percent-encoded once and percent-encoded twice, as a careless
+        storage host or proxy might quote them.
+        """
+        return cls("echo_url", code=status)
+
+    @classmethod
+    def no_length(cls, *, truncate: bool = False) -> Fault:
+        """Storage only: serve the body without Content-Length, ending it by closing.
+
+        No Transfer-Encoding either: the body is delimited by the end of the connection, as
+        HTTP/1.1 allows. With ``truncate``, only half the body is sent before closing, and
+        the client cannot tell.
+        """
+        return cls("no_length", half_body=truncate)
+
 
 _FAULTS_ONLY_FOR: dict[str, FaultTarget] = {
     "corrupt": "storage",
     "truncate": "storage",
     "expire_link": "download",
+    "oversize": "storage",
+    "gzip_bomb": "storage",
+    "echo_url": "storage",
+    "no_length": "storage",
 }
+# What oversize and flood faults pad with: no newline, so a line reader never gets a line.
+_FILLER = b"x" * CHUNK_SIZE
+# RFC 1952: magic, deflate, no flags, mtime 0, no extra flags, OS unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def _not_negative(value: int, name: str) -> int:
+    """``value``, refused when it is a negative size."""
+    if value < 0:
+        raise ValueError(f"{name} must not be negative: {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -157,16 +243,17 @@ class LogFile:
     content_type: str
     body: bytes | Path
 
-    def listing_entry(self) -> dict[str, Any]:
-        """The file as the listing shows it."""
-        return {
+    def listing_entry(self, *, checksums: bool = True) -> dict[str, Any]:
+        """The file as the listing shows it (without size and sha256 unless ``checksums``)."""
+        entry: dict[str, Any] = {
             "id": self.id,
             "event_type": self.event_type,
             "end_time": format_timestamp(self.end_time),
             "file_name": self.file_name,
-            "file_size": self.size,
-            "file_sha256": self.sha256,
         }
+        if checksums:
+            entry |= {"file_size": self.size, "file_sha256": self.sha256}
+        return entry
 
     def chunks(self) -> Iterator[bytes]:
         """The served bytes, piece by piece (Path bodies are never read whole)."""
@@ -241,8 +328,19 @@ class FakeComplianceAPI:
         storage_host: str = "127.0.0.2",
         api_port: int = 0,
         storage_port: int = 0,
+        page_order: PageOrder = "sorted",
+        listing_checksums: bool = True,
     ) -> None:
-        """Configure the fake; ``start()`` (or ``with``) makes it listen."""
+        """Configure the fake; ``start()`` (or ``with``) makes it listen.
+
+        ``page_order="reversed"`` lists each page's files (the same files as "sorted") latest
+        first; ``last_end_time`` is still the latest end_time on the page.
+        ``listing_checksums=False`` leaves ``file_size`` and ``file_sha256`` out of listings.
+        """
+        if page_order not in ("sorted", "reversed"):
+            raise ValueError(f"unknown page order {page_order!r}")
+        self.page_order = page_order
+        self.listing_checksums = listing_checksums
         self.api_key = api_key
         self.unscoped_keys = frozenset(unscoped_keys)
         self.after_exclusive = after_exclusive
@@ -465,7 +563,10 @@ class FakeComplianceAPI:
             ]
         # sorted() is stable: files sharing an end_time keep their insertion order.
         candidates.sort(key=lambda f: f.end_time)
-        return candidates[: query.limit], len(candidates) > query.limit
+        page = candidates[: query.limit]
+        if self.page_order == "reversed":
+            page.reverse()
+        return page, len(candidates) > query.limit
 
     def _is_after(self, end_time: datetime, after: datetime) -> bool:
         """Whether a file ending at ``end_time`` is listed for ``after``."""
@@ -638,6 +739,56 @@ def _wrong_scope_message(event_type: str, scope: Scope) -> str:
     return f"Event type {event_type} is only available at /{scope.value}/{placeholder}/logs"
 
 
+@dataclass(frozen=True)
+class _GzipBomb:
+    """A gzip stream of many ``A``s: a header, one compressed chunk ``repeats`` times, a tail.
+
+    Each chunk is compressed alone and ended with a full flush, so its compressed form stands
+    on its own (no back-reference to an earlier chunk, byte-aligned, not the last block) and
+    the same bytes can be sent again and again: compressing 2 GiB chunk by chunk would take
+    seconds, repeating the one chunk's ~1 KB takes none.
+    """
+
+    block: bytes
+    repeats: int
+    tail: bytes  # the last, partial chunk compressed as the final block, then the trailer
+
+    @property
+    def length(self) -> int:
+        """The compressed stream's size: its Content-Length."""
+        return len(_GZIP_HEADER) + len(self.block) * self.repeats + len(self.tail)
+
+    def pieces(self) -> Iterator[bytes]:
+        """The stream in writes of about ``CHUNK_SIZE`` bytes."""
+        yield _GZIP_HEADER
+        per_write = max(1, CHUNK_SIZE // len(self.block))
+        for start in range(0, self.repeats, per_write):
+            yield self.block * min(per_write, self.repeats - start)
+        yield self.tail
+
+
+@functools.lru_cache(maxsize=8)
+def _gzip_bomb(decompressed_bytes: int) -> _GzipBomb:
+    """The bomb for ``decompressed_bytes``, worked out once per size (it costs a CRC pass)."""
+    chunk = b"A" * CHUNK_SIZE
+    repeats, rest = divmod(decompressed_bytes, CHUNK_SIZE)
+    crc = 0
+    for _ in range(repeats):
+        crc = zlib.crc32(chunk, crc)
+    crc = zlib.crc32(chunk[:rest], crc)
+    # Raw deflate (no wrapper): the gzip header and trailer cover the whole stream instead.
+    block = _deflate(chunk, zlib.Z_FULL_FLUSH)
+    tail = _deflate(chunk[:rest], zlib.Z_FINISH)
+    trailer = struct.pack("<II", crc, decompressed_bytes & 0xFFFFFFFF)
+    return _GzipBomb(block, repeats, tail + trailer)
+
+
+def _deflate(data: bytes, flush: int) -> bytes:
+    """``data`` as raw deflate blocks from a fresh compressor, ended with ``flush``."""
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(flush)
+
+
 def _flip_middle_byte(chunk: bytes) -> bytes:
     """``chunk`` with one byte inverted, same length."""
     if not chunk:
@@ -747,7 +898,36 @@ class _Handler(BaseHTTPRequestHandler):
             # Status 0 in the log: the server closes the connection without a byte of answer.
             self.record(0)
             self.close_connection = True
-        return fault.kind in ("status", "echo_auth", "drop")
+        elif fault.kind == "flood":
+            headers = {"Content-Type": fault.content_type, "Content-Length": str(fault.size)}
+            self.start_response(fault.code, headers)
+            self.write_filler(fault.size)
+        elif fault.kind == "echo_url":
+            self.send_echoed_url(fault.code)
+        return fault.kind in ("status", "echo_auth", "drop", "flood", "echo_url")
+
+    def write_filler(self, size: int) -> None:
+        """Send ``size`` bytes of ``x``, a chunk at a time."""
+        filler = memoryview(_FILLER)
+        while size > 0:
+            piece = min(size, CHUNK_SIZE)
+            self.wfile.write(filler[:piece])
+            size -= piece
+
+    def send_echoed_url(self, status: int) -> None:
+        """An S3-style XML error quoting the request's path and query, credentials and all."""
+        raw = self.path
+        once = quote(raw, safe="")
+        twice = quote(once, safe="")
+        phrase = http.HTTPStatus(status).phrase
+        code = "AccessDenied" if status == 403 else phrase.replace(" ", "")
+        message = "Access Denied" if status == 403 else phrase
+        body = (
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<Resource>{raw}</Resource><RequestURI>{once}</RequestURI>"
+            f"<OriginalURI>{twice}</OriginalURI></Error>"
+        )
+        self.send(status, body.encode(), {"Content-Type": "application/xml"})
 
 
 class _ApiHandler(_Handler):
@@ -823,9 +1003,11 @@ class _ApiHandler(_Handler):
             message = _wrong_scope_message(query.event_type, expected)
             self.send_json(400, _error_body(message, "invalid_request_error"))
             return
-        page, has_more = self.server.api._page(route, query)
-        last = format_timestamp(page[-1].end_time) if page else None
-        entries = [log_file.listing_entry() for log_file in page]
+        api = self.server.api
+        page, has_more = api._page(route, query)
+        # The latest end_time on the page, whatever order the page is in.
+        last = format_timestamp(max(f.end_time for f in page)) if page else None
+        entries = [f.listing_entry(checksums=api.listing_checksums) for f in page]
         self.send_json(200, {"data": entries, "has_more": has_more, "last_end_time": last})
 
     def redirect_to_storage(self, route: _Route, file_id: str, *, expired: bool) -> None:
@@ -870,24 +1052,46 @@ class _StorageHandler(_Handler):
         elif log_file is None:
             self.send_xml(404, "NoSuchKey", "The specified key does not exist.")
         else:
-            self.serve(log_file, fault.kind if fault else None)
+            self.serve(log_file, fault)
 
     def send_xml(self, status: int, code: str, message: str) -> None:
         """Answer with an S3-style XML error."""
         body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
         self.send(status, body, {"Content-Type": "application/xml"})
 
-    def serve(self, log_file: LogFile, fault: str | None) -> None:
-        """Stream the body; a corrupt or truncate fault spoils it on the way."""
-        headers = {"Content-Type": log_file.content_type, "Content-Length": str(log_file.size)}
+    def serve(self, log_file: LogFile, fault: Fault | None) -> None:
+        """Stream the body; a storage fault spoils it on the way (see ``Fault``)."""
+        kind = fault.kind if fault else None
+        if fault is not None and fault.kind == "gzip_bomb":
+            self.send_gzip_bomb(log_file, fault.size)
+            return
+        extra = fault.size if fault is not None and fault.kind == "oversize" else 0
+        headers = {"Content-Type": log_file.content_type}
+        if kind != "no_length":
+            headers["Content-Length"] = str(log_file.size + extra)
         self.start_response(200, headers)
-        remaining = log_file.size // 2 if fault == "truncate" else log_file.size
+        halved = kind == "truncate" or (fault is not None and fault.half_body)
+        remaining = log_file.size // 2 if halved else log_file.size
         for index, chunk in enumerate(log_file.chunks()):
-            if fault == "corrupt" and index == 0:
+            if kind == "corrupt" and index == 0:
                 chunk = _flip_middle_byte(chunk)
             self.wfile.write(chunk[:remaining])
             remaining -= len(chunk)
             if remaining <= 0:
                 break
-        if fault == "truncate":
+        self.write_filler(extra)
+        # A truncated body, or one whose only delimiter is the end of the connection.
+        if kind in ("truncate", "no_length"):
             self.close_connection = True
+
+    def send_gzip_bomb(self, log_file: LogFile, decompressed_bytes: int) -> None:
+        """Answer with a gzip stream that inflates to ``decompressed_bytes`` of ``A``."""
+        bomb = _gzip_bomb(decompressed_bytes)
+        headers = {
+            "Content-Type": log_file.content_type,
+            "Content-Encoding": "gzip",
+            "Content-Length": str(bomb.length),
+        }
+        self.start_response(200, headers)
+        for piece in bomb.pieces():
+            self.wfile.write(piece)

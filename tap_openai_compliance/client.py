@@ -18,6 +18,7 @@ from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.wording import (
+    asked_to_wait_too_long,
     cause_of,
     failed,
     gave_up,
@@ -56,8 +57,14 @@ class ComplianceAPIError(ComplianceTapError, FatalAPIError):
 
 
 def new_session(pool_size: int) -> requests.Session:
-    """A session keeping up to ``pool_size`` connections open to each host."""
+    """A session keeping up to ``pool_size`` connections open to each host.
+
+    Its responses stream: a body is read only as far as the tap chooses (a listing page,
+    the start of an error body, a file up to its listed size), so no answer, however large,
+    is read whole into memory.
+    """
     session = requests.Session()
+    session.stream = True
     adapter = HTTPAdapter(pool_maxsize=pool_size)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
@@ -91,8 +98,10 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+        # A date already past means: now.
+        return max(0.0, when.timestamp() - time.time())
+    # Seconds are a whole number, zero or more: anything else is no usable answer.
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _is_refusal(exc: BaseException | None) -> bool:
@@ -114,12 +123,14 @@ class RetryPolicy:
         *,
         max_tries: int,
         initial_wait: float,
+        max_retry_after: float,
         timeouts: tuple[float, float],
         throttle: ApiThrottle,
         logger: logging.Logger,
     ) -> None:
         self.max_tries = max_tries
         self.initial_wait = initial_wait
+        self.max_retry_after = max_retry_after
         self.timeouts = timeouts
         self.throttle = throttle
         self.logger = logger
@@ -145,6 +156,7 @@ class RetryPolicy:
             RETRIABLE_ERRORS,
             max_tries=self.max_tries,
             jitter=None,
+            giveup=self._asks_too_long,
             on_try=self._before_try,
             on_backoff=functools.partial(self._before_retry, subject),
             on_giveup=functools.partial(self._give_up, subject),
@@ -180,9 +192,20 @@ class RetryPolicy:
             retrying(_subject(subject, details), cause, next_try, self.max_tries, wait)
         )
 
+    def _asks_too_long(self, exception: BaseException) -> bool:
+        """Whether the server asks for a wait longer than the tap waits: no use retrying."""
+        asked = retry_after_seconds(exception)
+        return asked is not None and asked > self.max_retry_after
+
     def _give_up(self, subject: Callable[..., str], details: Details) -> None:
-        """End the call with one plain error once every try failed."""
+        """End the call with one plain error once every try failed, or waiting is no use."""
         exception = details.get("exception")
+        asked = retry_after_seconds(exception)
+        if asked is not None and asked > self.max_retry_after:
+            message = asked_to_wait_too_long(
+                _subject(subject, details), asked, self.max_retry_after
+            )
+            raise ComplianceAPIError(message)
         cause = cause_of(exception, self.timeouts) if exception else "unknown"
         raise ComplianceAPIError(gave_up(_subject(subject, details), details["tries"], cause))
 

@@ -7,9 +7,10 @@ URL (a credential), so nothing from them reaches a log line without passing thro
 from __future__ import annotations
 
 import re
+import string
 import typing as t
 from http import HTTPStatus
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import orjson
 import requests
@@ -19,7 +20,7 @@ from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from tap_openai_compliance.errors import ComplianceTapError
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 REDACTED = "<redacted>"
 MAX_QUOTED_BODY = 300
@@ -27,7 +28,35 @@ MAX_QUOTED_BODY = 300
 MAX_ERROR_BODY_READ = 64 * 1024
 # Signed-URL parameters shorter than this (a version, an algorithm name) are not secrets.
 MIN_SECRET_LENGTH = 8
-_BEARER_CREDENTIAL = re.compile(r"(?i)\bbearer\s+\S+")
+# This many consecutive characters of the API key are masked wherever they appear: an error
+# can echo the key upper-cased or cut short. Shorter pieces are too common to mask.
+KEY_RUN = 10
+_BEARER_CREDENTIAL = re.compile(r"(?i)\bbearer\s+(\S+)")
+# Query parameters that carry a credential in the signed URLs of S3 (SigV4, SigV2), CloudFront,
+# GCS (V4, V2) and Azure SAS (``sig``); the fake's ``signature`` is matched too. They are masked
+# in any text, told the URL or not: a storage error can quote a link the masker never saw (a
+# redirect on the storage side, a re-signed link), and their names say what their values are.
+_CREDENTIAL_PARAMETERS = (
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "X-Amz-Security-Token",
+    "X-Goog-Signature",
+    "X-Goog-Credential",
+    "AWSAccessKeyId",
+    "Signature",
+    "sig",
+)
+_CREDENTIAL_VALUE = re.compile(
+    # A name's first letter (a cheap test that skips most positions), then: the name starts
+    # the text or follows a non-name character or a "?" or "&" percent-encoded once or more ...
+    rf"(?i)(?=[{''.join(sorted({name[0] for name in _CREDENTIAL_PARAMETERS}))}])"
+    r"(?:(?<![\w-])|(?<=%3F)|(?<=%26)|(?<=253F)|(?<=2526))"
+    rf"(?:{'|'.join(map(re.escape, _CREDENTIAL_PARAMETERS))})"
+    # ... then "=", raw or percent-encoded (%3D, %253D, ...), then the value, up to the next "&"
+    # (raw or encoded), whitespace, a quote or a "<" (an XML body).
+    r"(?:=|%(?:25)*3D)((?:(?!%(?:25)*26)[^&\s\"'<])+)"
+)
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 GIVE_UP_ADVICE = (
     "The API or the network kept failing; run the sync again later (the last STATE covers "
@@ -53,30 +82,97 @@ WHAT_TO_CHECK = {
 
 
 class Masker:
-    """Masks what a message must never show: the API key, bearer credentials, signed URLs."""
+    """Masks what a message must never show: the API key, bearer credentials, signed URLs.
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    Each kind of secret marks the stretches of text it covers; overlapping or adjacent stretches
+    merge, so a secret echoed in pieces or twice in a row becomes one ``<redacted>``.
+    """
+
+    def __init__(self, api_key: str = "", secrets: Iterable[str] = ()) -> None:
+        self._api_key = api_key
         self._secrets = tuple(secret for secret in secrets if secret)
+        # A key shorter than KEY_RUN is matched only whole.
+        self._run = min(KEY_RUN, len(api_key))
+        lowered = api_key.translate(_ASCII_LOWER)
+        self._key_runs = {lowered[i : i + self._run] for i in range(len(api_key) - self._run + 1)}
+        self._key_runs.discard("")  # no key: the empty run would match everywhere
+        self._secret_patterns = [re.compile(_in_any_encoding(secret)) for secret in self._secrets]
 
     def with_signed_url(self, url: str) -> Masker:
         """A masker that also hides the credentials in the query string of ``url``."""
-        return Masker([*self._secrets, *_signed_url_secrets(url)])
+        return Masker(self._api_key, [*self._secrets, *_signed_url_secrets(url)])
 
     def __call__(self, text: str) -> str:
         """``text`` with every secret masked."""
-        for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _BEARER_CREDENTIAL.sub(f"Bearer {REDACTED}", text)
+        spans = [*self._key_spans(text)]
+        for pattern in self._secret_patterns:
+            spans.extend(match.span() for match in pattern.finditer(text))
+        for pattern in (_BEARER_CREDENTIAL, _CREDENTIAL_VALUE):
+            spans.extend(match.span(1) for match in pattern.finditer(text))
+        return _redact(text, spans)
+
+    def _key_spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Where runs of the key appear, in any case: one pass over ``text``, merging as it goes."""
+        if not self._key_runs:
+            return
+        # ASCII-only lowering keeps every index of ``text`` (str.lower can change the length).
+        lowered, run, runs = text.translate(_ASCII_LOWER), self._run, self._key_runs
+        start = end = -1
+        for i in range(len(lowered) - run + 1):
+            if lowered[i : i + run] in runs:
+                if i > end:
+                    if end >= 0:
+                        yield start, end
+                    start = i
+                end = i + run
+        if end >= 0:
+            yield start, end
+
+
+def _redact(text: str, spans: Iterable[tuple[int, int]]) -> str:
+    """``text`` with each stretch of ``spans`` (merged where they touch) replaced by REDACTED."""
+    pieces: list[str] = []
+    kept_from, masked_to = 0, -1
+    for start, end in sorted(spans):
+        if start > masked_to:
+            pieces += [text[kept_from:start], REDACTED]
+        masked_to = kept_from = max(masked_to, end)
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
+
+
+def _in_any_encoding(secret: str) -> str:
+    """A pattern for ``secret`` raw or percent-encoded once or more (hex in either case).
+
+    A storage error body can echo the signed URL encoded (``%2F``) or encoded again (``%252F``);
+    a value already encoded in the URL then shows ``%25252F``. Each character is matched in any
+    of its forms, so a mix of encodings is caught too.
+    """
+    pattern = []
+    for char in secret:
+        encoded = quote(char, safe="")
+        if encoded == char:
+            pattern.append(re.escape(char))
+        else:
+            escapes = "".join(f"%(?:25)*(?i:{hex_})" for hex_ in encoded.split("%")[1:])
+            pattern.append(f"(?:{re.escape(char)}|{escapes})")
+    return "".join(pattern)
 
 
 def _signed_url_secrets(url: str) -> list[str]:
     """The query values of a signed URL long enough to be a signature or a token."""
-    return [value for _, value in parse_qsl(urlsplit(url).query) if len(value) >= MIN_SECRET_LENGTH]
+    # unquote, not parse_qsl's unquote_plus: a raw "+" in a base64 signature is no space.
+    values = (unquote(part.partition("=")[2]) for part in urlsplit(url).query.split("&"))
+    return [value for value in values if len(value) >= MIN_SECRET_LENGTH]
 
 
 def quote_body(response: requests.Response, mask: Masker) -> str:
     """The error message in a body, shortened, on one line, secrets masked: it is untrusted."""
-    head = _body_head(response)
+    return quote_text(_body_head(response), mask)
+
+
+def quote_text(head: bytes, mask: Masker) -> str:
+    """The message in the start of a body, shortened, on one line, secrets masked."""
     try:
         text = _error_text(orjson.loads(head))
     except orjson.JSONDecodeError:
@@ -184,3 +280,12 @@ def retrying(subject: str, cause: str, next_try: int, tries: int, wait: float) -
 def gave_up(subject: str, tries: int, cause: str) -> str:
     """A call that failed every try it had."""
     return f"{subject} failed {tries} times, giving up. Last failure: {cause}. {GIVE_UP_ADVICE}"
+
+
+def asked_to_wait_too_long(subject: str, seconds: float, limit: float) -> str:
+    """A call refused with a Retry-After longer than the tap waits."""
+    return (
+        f"{subject} failed: the server asked to wait {seconds:,.0f} s before trying again "
+        f"(Retry-After), more than max_retry_after ({limit:,.0f} s) allows. Nothing after the "
+        "last STATE is lost: run the sync later, or raise max_retry_after."
+    )

@@ -31,7 +31,16 @@ def refused_with_retry_after(api, value: str) -> RetriableAPIError:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("7", 7.0), ("0.5", 0.5), ("0", 0.0), ("-3", 0.0), ("soon", None), ("inf", None)],
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("0", 0.0),
+        ("1e20", 1e20),
+        ("-3", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
 )
 def test_retry_after_in_seconds(api, value, seconds):
     assert retry_after_seconds(refused_with_retry_after(api, value)) == seconds
@@ -57,6 +66,7 @@ def policy(**overrides) -> RetryPolicy:
     options = {
         "max_tries": 3,
         "initial_wait": 0.01,
+        "max_retry_after": 60,
         "timeouts": (1.0, 1.0),
         "throttle": ApiThrottle(4),
         "logger": logging.getLogger("test"),
@@ -144,3 +154,25 @@ def test_a_response_is_retried_or_refused_by_its_status(api, status, error, says
 
     with pytest.raises(error, match=says):
         check_api_response(response, "Listing AUTH_LOG log files", Masker())
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "says"),
+    [("1000000000", "1,000,000,000 s"), ("1e20", "100,000,000,000,000,000,000 s")],
+)
+def test_a_retry_after_longer_than_the_tap_waits_ends_the_call_at_once_naming_it(
+    api, retry_after, says
+):
+    tries = []
+
+    def refused(name: str) -> str:
+        tries.append(name)
+        raise refused_with_retry_after(api, retry_after)
+
+    with pytest.raises(ComplianceAPIError) as raised:
+        policy(max_tries=5).wrap(refused, lambda name: f"Calling {name}")("it")
+
+    assert tries == ["it"]
+    message = str(raised.value)
+    assert message.startswith(f"Calling it failed: the server asked to wait {says}")
+    assert "more than max_retry_after (60 s) allows" in message

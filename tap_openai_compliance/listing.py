@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import typing as t
 import weakref
 
+import orjson
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
-from tap_openai_compliance.wording import quote_body
+from tap_openai_compliance.wording import MAX_ERROR_BODY_READ, quote_text
 
 if t.TYPE_CHECKING:
     import requests
@@ -27,6 +29,11 @@ if t.TYPE_CHECKING:
     from tap_openai_compliance.wording import Masker
 
 MAX_PAGE_SIZE = 100
+MAX_FILE_ID_LENGTH = 256
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+R = t.TypeVar("R")
+# A page of 100 entries takes about 30 KB: an answer far larger is no listing.
+MAX_LISTING_BYTES = 16 * 2**20
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 
 # Each page is parsed once, though the stream and the paginator both read it.
@@ -47,13 +54,21 @@ def listing_page(response: requests.Response, mask: Masker) -> dict[str, t.Any]:
     """The page's JSON object; a body that is not one is worth another try."""
     if (page := _parsed_pages.get(response)) is not None:
         return page
+    raw = response.raw.read(MAX_LISTING_BYTES + 1, decode_content=True)
+    if len(raw) > MAX_LISTING_BYTES:
+        response.close()
+        msg = (
+            f"the listing answered more than {MAX_LISTING_BYTES // 2**20} MiB, far more than "
+            "a page of log files takes"
+        )
+        raise RetriableAPIError(msg, response)
     try:
-        body = response.json()
-    except ValueError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
         body = None
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         # A proxy's error page or a cut body, most likely.
-        quoted = quote_body(response, mask)
+        quoted = quote_text(raw[:MAX_ERROR_BODY_READ], mask)
         msg = f"the listing is not a JSON object with a 'data' list: {quoted}"
         raise RetriableAPIError(msg, response)
     _parsed_pages[response] = body
@@ -74,19 +89,69 @@ class LogFile:
     def from_listing(cls, item: t.Any, subject: str) -> LogFile:
         """Build from one item of a page's ``data``; ``subject`` names the listing in errors."""
         try:
+            if not isinstance(item, dict):
+                raise TypeError("an entry is not an object")
             return cls(
-                id=str(item["id"]),
-                end_time=parse_timestamp(str(item["end_time"])),
-                file_name=item.get("file_name"),
-                file_size=item.get("file_size"),
-                file_sha256=item.get("file_sha256"),
+                id=_file_id(item.get("id")),
+                end_time=_end_time(item.get("end_time")),
+                file_name=_optional(item, "file_name", str),
+                file_size=_optional(item, "file_size", int),
+                file_sha256=_sha256(item.get("file_sha256")),
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError) as exc:
             msg = (
-                f"{subject} failed: an entry lacks a valid id or end_time, so the tap cannot "
-                "tell which files it covers. Report the listing to OpenAI support."
+                f"{subject} failed: the listing is malformed ({exc}), so the tap cannot tell "
+                "which files it covers or check them. Nothing after the last STATE is lost; "
+                "report the listing to OpenAI support."
             )
             raise MalformedListingError(msg) from None
+
+
+def _file_id(value: t.Any) -> str:
+    """A log file id the tap can put in a download URL: no path of its own."""
+    if (
+        not isinstance(value, str)
+        or value in ("", ".", "..")
+        or len(value) > MAX_FILE_ID_LENGTH
+        or not value.isprintable()
+        or any(char in value for char in "/\\ ")
+    ):
+        raise ValueError(f"an entry's id is {_shown(value)}, not a log file id")
+    return value
+
+
+def _end_time(value: t.Any) -> datetime.datetime:
+    """An entry's end_time."""
+    if not isinstance(value, str):
+        raise TypeError(f"an entry's end_time is {_shown(value)}, not a date-time")
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        raise ValueError(f"an entry's end_time is {_shown(value)}, not a date-time") from None
+
+
+def _optional(item: dict[str, t.Any], name: str, kind: type[R]) -> R | None:
+    """An optional field of an entry, of the one type it may have."""
+    value = item.get(name)
+    # bool is an int to Python, never a size to the API.
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise TypeError(f"an entry's {name} is {_shown(value)}, not a {kind.__name__}")
+
+
+def _sha256(value: t.Any) -> str | None:
+    """An entry's SHA-256: 64 hexadecimal digits, if given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+        raise ValueError(f"an entry's file_sha256 is {_shown(value)}, not a SHA-256")
+    return value
+
+
+def _shown(value: t.Any) -> str:
+    """A listing value as quoted in a message: short, on one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
 
 
 class ListingPage(t.NamedTuple):

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import requests
+import urllib3
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_openai_compliance.listing import (
@@ -20,13 +21,14 @@ from tap_openai_compliance.listing import (
 from tap_openai_compliance.wording import Masker
 
 NO_SECRETS = Masker()
+T = "2026-07-16T00:27:14Z"
 
 
 def body_response(body: bytes) -> requests.Response:
     """A response with ``body``, as requests hands it over."""
     response = requests.Response()
     response.status_code = 200
-    response.raw = io.BytesIO(body)
+    response.raw = urllib3.HTTPResponse(body=io.BytesIO(body), preload_content=False)
     return response
 
 
@@ -94,10 +96,41 @@ def test_a_body_that_is_not_a_listing_is_worth_another_try(body):
 
 
 @pytest.mark.parametrize(
-    "entry",
-    [{"end_time": "2026-07-16T00:27:14Z"}, {"id": "a"}, {"id": "a", "end_time": "soon"}, "a"],
-    ids=["no-id", "no-end-time", "bad-end-time", "not-an-object"],
+    ("entry", "says"),
+    [
+        ({"end_time": T}, "id is None"),
+        ({"id": "", "end_time": T}, "id is ''"),
+        ({"id": ".", "end_time": T}, "id is '.'"),
+        ({"id": "..", "end_time": T}, "id is '..'"),
+        ({"id": "../other", "end_time": T}, "id is '../other'"),
+        ({"id": 7, "end_time": T}, "id is 7"),
+        ({"id": "a"}, "end_time is None"),
+        ({"id": "a", "end_time": "soon"}, "end_time is 'soon'"),
+        ({"id": "a", "end_time": T, "file_sha256": 5}, "file_sha256 is 5"),
+        ({"id": "a", "end_time": T, "file_sha256": "abc"}, "file_sha256 is 'abc'"),
+        ({"id": "a", "end_time": T, "file_size": "12"}, "file_size is '12'"),
+        ({"id": "a", "end_time": T, "file_size": True}, "file_size is True"),
+        ({"id": "a", "end_time": T, "file_name": 5}, "file_name is 5"),
+        ("a", "an entry is not an object"),
+    ],
 )
-def test_an_entry_without_a_usable_id_or_end_time_stops_the_sync_saying_so(entry):
-    with pytest.raises(MalformedListingError, match="Listing X failed: an entry lacks a valid id"):
+def test_an_entry_the_tap_cannot_trust_stops_the_sync_saying_which_field(entry, says):
+    with pytest.raises(MalformedListingError) as raised:
         LogFile.from_listing(entry, "Listing X")
+
+    assert str(raised.value).startswith("Listing X failed: the listing is malformed (")
+    assert says in str(raised.value)
+
+
+def test_a_listed_entry_keeps_its_fields():
+    sha = "ab" * 32
+    entry = {"id": "eclf_1", "end_time": T, "file_name": "f", "file_size": 12, "file_sha256": sha}
+
+    log_file = LogFile.from_listing(entry, "Listing X")
+
+    assert (log_file.id, log_file.file_name, log_file.file_size, log_file.file_sha256) == (
+        "eclf_1",
+        "f",
+        12,
+        sha,
+    )

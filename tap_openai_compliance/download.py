@@ -7,10 +7,17 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import errno
+import fcntl
+import functools
 import hashlib
+import io
+import os
 import queue
+import shutil
 import tempfile
 import threading
+import time
 import typing as t
 from http import HTTPStatus
 from pathlib import Path
@@ -19,6 +26,7 @@ from urllib.parse import quote, urljoin
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_openai_compliance.client import ComplianceAPIError, check_api_response, new_session
+from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.wording import failed, http_status
 
 if t.TYPE_CHECKING:
@@ -32,6 +40,8 @@ if t.TYPE_CHECKING:
     from tap_openai_compliance.wording import Masker
 
 CHUNK_SIZE = 1 << 20
+DIRECTORY_PREFIX = "tap-openai-compliance-"
+UNLOCKED_LEFTOVER_AGE = 24 * 60 * 60
 # How long a stop waits for abandoned downloads to notice before leaving them behind.
 STOP_GRACE = 1.0
 # Storage answers a later try can fix: 403 is an expired signed link, and a retry asks the
@@ -84,7 +94,9 @@ class Downloader:
         """What downloading ``log_file`` is, in messages."""
         return f"Downloading {self.event_type} log file {log_file.id}"
 
-    def in_order(self, files: Iterable[LogFile]) -> Generator[tuple[LogFile, Path], None, None]:
+    def in_order(
+        self, files: Iterable[LogFile], waiting: Callable[[LogFile, float], None]
+    ) -> Generator[tuple[LogFile, Path], None, None]:
         """Each file with its verified body, in listing order; see ``download_in_order``."""
         with download_directory() as directory:
             yield from download_in_order(
@@ -92,6 +104,7 @@ class Downloader:
                 lambda log_file: self._fetch(log_file, directory),
                 self.workers,
                 self._stopping,
+                waiting,
             )
 
     def _fetch_once(self, log_file: LogFile, directory: Path) -> Path:
@@ -151,32 +164,80 @@ def save_verified(
 ) -> Path:
     """Stream a body to disk, then check it against the listing's size and SHA-256.
 
-    Only a verified file is returned: a short or corrupted body never reaches the parser.
+    Only a verified file is returned: a short, long or corrupted body never reaches the
+    parser. A body is read no further than the size listed (a server sending on and on, or a
+    ``Content-Encoding`` bomb, costs one chunk over it); without a listed size, urllib3 holds
+    the body to its Content-Length.
     """
     digest = hashlib.sha256()
     size = 0
-    with (
-        response,
-        tempfile.NamedTemporaryFile(dir=directory, prefix="log-file-", delete=False) as out,
-    ):
-        path = Path(out.name)
-        try:
-            for chunk in response.iter_content(CHUNK_SIZE):
-                if stopping.is_set():
-                    raise DownloadCancelledError
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        except BaseException:
-            out.close()
-            path.unlink(missing_ok=True)
-            raise
+    limit = log_file.file_size
+    with response, _new_download_file(directory, log_file) as (path, out):
+        for chunk in response.iter_content(CHUNK_SIZE):
+            if stopping.is_set():
+                raise DownloadCancelledError
+            size += len(chunk)
+            if limit is not None and size > limit:
+                msg = f"the body arrived damaged: it runs past the {limit} bytes listed"
+                raise CorruptDownloadError(msg)
+            digest.update(chunk)
+            _write(out, chunk, directory, log_file)
     problem = _mismatch(log_file, size, digest.hexdigest())
     if problem:
         path.unlink(missing_ok=True)
         msg = f"the body arrived damaged: {problem}"
         raise CorruptDownloadError(msg)
     return path
+
+
+@contextlib.contextmanager
+def _new_download_file(directory: Path, log_file: LogFile) -> Iterator[tuple[Path, io.FileIO]]:
+    """A new file, readable by its owner only, deleted unless the block completes."""
+    try:
+        descriptor, name = tempfile.mkstemp(dir=directory, prefix="log-file-")
+    except OSError as exc:
+        raise _disk_error(exc, directory, log_file) from None
+    path = Path(name)
+    try:
+        # Unbuffered, so that every write the disk refuses fails in _write, not at close.
+        with open(descriptor, "wb", buffering=0) as out:
+            yield path, out
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _write(out: io.FileIO, chunk: bytes, directory: Path, log_file: LogFile) -> None:
+    """Write a whole chunk; a full disk is a plain error, not a traceback."""
+    view = memoryview(chunk)
+    try:
+        while view:
+            written = out.write(view)
+            if not written:
+                raise OSError(errno.ENOSPC, "nothing written")
+            view = view[written:]
+    except OSError as exc:
+        raise _disk_error(exc, directory, log_file) from None
+
+
+class DownloadDiskError(ComplianceTapError):
+    """A download could not be saved to disk."""
+
+
+def _disk_error(exc: OSError, directory: Path, log_file: LogFile) -> DownloadDiskError:
+    """Say what the disk refused, where, and what to change."""
+    size = f" ({log_file.file_size:,} bytes listed)" if log_file.file_size is not None else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DownloadDiskError(
+            f"No space left in {directory} to save log file {log_file.id}{size}. A sync keeps "
+            "up to max_concurrent_downloads log files there at once, until their records are "
+            "out: free space there, set TMPDIR to a directory on a larger disk, or lower "
+            "max_concurrent_downloads."
+        )
+    return DownloadDiskError(
+        f"Cannot save log file {log_file.id}{size} in {directory}: {exc.strerror}. Set TMPDIR "
+        "to a directory this user can write to."
+    )
 
 
 def _mismatch(log_file: LogFile, size: int, sha256: str) -> str | None:
@@ -189,13 +250,63 @@ def _mismatch(log_file: LogFile, size: int, sha256: str) -> str | None:
 
 
 @contextlib.contextmanager
-def download_directory() -> Iterator[Path]:
-    """A private directory for one sync's downloads, removed afterwards."""
-    # A download abandoned at a stop may still be finishing in its thread while this goes.
-    with tempfile.TemporaryDirectory(
-        prefix="tap-openai-compliance-", ignore_cleanup_errors=True
-    ) as name:
-        yield Path(name)
+def download_directory(root: Path | None = None) -> Iterator[Path]:
+    """A directory for one sync's downloads, readable by its owner only, removed afterwards.
+
+    Downloads are personal data. A tap killed with SIGKILL cannot remove its directory, so
+    each run first removes those of taps that are no longer running: a directory's lock file
+    is locked for as long as its tap runs, and the kernel releases the lock when it dies.
+    """
+    root = root or Path(tempfile.gettempdir())
+    _remove_leftovers(root)
+    try:
+        lock_descriptor, lock_name = tempfile.mkstemp(
+            prefix=DIRECTORY_PREFIX, suffix=".lock", dir=root
+        )
+        # Locked before the directory exists, so no other run can take it for a leftover.
+        fcntl.flock(lock_descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        directory = Path(lock_name).with_suffix("")
+        directory.mkdir(mode=0o700)
+    except OSError as exc:
+        msg = (
+            f"Cannot create a directory for downloads in {root}: {exc.strerror}. Set TMPDIR "
+            "to a directory this user can write to."
+        )
+        raise DownloadDiskError(msg) from None
+    try:
+        yield directory
+    finally:
+        # A download abandoned at a stop may still be finishing in its thread while this goes.
+        shutil.rmtree(directory, ignore_errors=True)
+        Path(lock_name).unlink(missing_ok=True)
+        os.close(lock_descriptor)
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Remove the download directories of taps that died without removing them."""
+    stale = time.time() - UNLOCKED_LEFTOVER_AGE
+    for directory in root.glob(f"{DIRECTORY_PREFIX}*"):
+        # Releases before the lock files left plain directories: gone once long untouched.
+        try:
+            unlocked = directory.is_dir() and not directory.with_suffix(".lock").exists()
+            if unlocked and directory.stat().st_mtime < stale:
+                shutil.rmtree(directory, ignore_errors=True)
+        except OSError:
+            continue
+    for lock in root.glob(f"{DIRECTORY_PREFIX}*.lock"):
+        try:
+            descriptor = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # Its tap is still running.
+        else:
+            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(descriptor)
 
 
 def download_in_order(
@@ -203,6 +314,8 @@ def download_in_order(
     download: Callable[[LogFile], Path],
     workers: int,
     stopping: threading.Event,
+    waiting: Callable[[LogFile, float], None] = lambda *_: None,
+    waiting_every: float = 1.0,
 ) -> Generator[tuple[LogFile, Path], None, None]:
     """Download up to ``workers`` files at once, yielding them in listing order.
 
@@ -210,7 +323,8 @@ def download_in_order(
     bookmarks still follow the listing. Each yielded file is deleted once the caller moves on.
     When the caller stops early, ``stopping`` is set and downloads still running are
     abandoned: the workers are daemon threads, so one stuck in a slow read or a long
-    ``Retry-After`` cannot hold up the end of the process.
+    ``Retry-After`` cannot hold up the end of the process. While the next file is not there
+    yet, ``waiting(file, seconds so far)`` is called every ``waiting_every`` seconds.
     """
     pool = WorkerPool(workers, download)
     pending: collections.deque[tuple[LogFile, concurrent.futures.Future[Path]]] = (
@@ -224,7 +338,7 @@ def download_in_order(
             if not pending:
                 return
             log_file, future = pending.popleft()
-            path = future.result()
+            path = _when_done(future, functools.partial(waiting, log_file), waiting_every)
             try:
                 yield log_file, path
             finally:
@@ -236,6 +350,18 @@ def download_in_order(
             future.add_done_callback(_delete_result)
         concurrent.futures.wait(running, timeout=STOP_GRACE)
         pool.close()
+
+
+def _when_done(
+    future: concurrent.futures.Future[Path], waiting: Callable[[float], None], every: float
+) -> Path:
+    """The future's result, calling ``waiting`` every ``every`` seconds until it is there."""
+    started = time.monotonic()
+    while True:
+        try:
+            return future.result(timeout=every)
+        except concurrent.futures.TimeoutError:
+            waiting(time.monotonic() - started)
 
 
 class WorkerPool:

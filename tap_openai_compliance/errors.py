@@ -9,6 +9,15 @@ class ComplianceTapError(Exception):
     """An expected failure: its message says what happened and what to check."""
 
 
+class Interrupted(Exception):
+    """SIGTERM or SIGINT asked the sync to stop."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
 # Stops that are no unhandled error: the tap's own failures, worded in one plain line
-# (tap.py), a target that stopped reading, and a dry run (--test) ending at its record limit.
-EXPECTED_STOPS = (ComplianceTapError, BrokenPipeError, AbortedSyncExceptionBase)
+# (tap.py), a signal, a target that stopped reading, and a dry run (--test) ending at its
+# record limit.
+EXPECTED_STOPS = (ComplianceTapError, Interrupted, BrokenPipeError, AbortedSyncExceptionBase)

@@ -46,6 +46,11 @@ class Progress:
         self.reached = format_timestamp(log_file.end_time)
         self.log_if_due()
 
+    def waiting(self, log_file: LogFile, seconds: float) -> None:
+        """Say, when it is time to, that the next file is still downloading."""
+        if self._clock() - self._last_logged >= self._interval:
+            self.log(prefix=f"Waiting {seconds:.0f} s for log file {log_file.id} to download. ")
+
     def log_if_due(self, records_in_file: int = 0) -> None:
         """Log a line when ``interval`` seconds passed since the last one."""
         if self._clock() - self._last_logged >= self._interval:

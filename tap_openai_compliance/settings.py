@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import os
 import typing as t
+from urllib.parse import urlsplit
 
 import jsonschema
 from singer_sdk import typing as th
@@ -72,7 +74,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.StringType,
         default=DEFAULT_API_URL,
         title="API URL",
-        description="Base URL of the Compliance API (regional deployments, the local sandbox).",
+        description=(
+            "Base URL of the Compliance API (regional deployments, the local sandbox); the "
+            "API key is sent to this host only."
+        ),
     ),
     th.Property(
         "page_size",
@@ -133,6 +138,39 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "lookback_minutes",
+        th.IntegerType(minimum=0, maximum=7 * 24 * 60),
+        default=60,
+        title="Lookback",
+        description=(
+            "Minutes before the bookmark every listing starts, so that a log file the API "
+            "publishes late, or lists out of end_time order, is still synced on the next run "
+            "(exactly once: files already synced in that window are skipped by id). 0 turns "
+            "it off."
+        ),
+    ),
+    th.Property(
+        "max_retry_after",
+        th.NumberType(minimum=1, maximum=24 * 60 * 60),
+        default=900,
+        title="Longest Retry-After",
+        description=(
+            "Seconds the tap waits at most when the API answers with a Retry-After; asked to "
+            "wait longer, the sync stops at once saying so (the bookmark covers only "
+            "completed files), rather than sleep for hours."
+        ),
+    ),
+    th.Property(
+        "max_line_size_mib",
+        th.NumberType(minimum=1, maximum=1024),
+        default=32,
+        title="Longest line",
+        description=(
+            "MiB a log file line (one event) may hold; a longer line is a malformed line "
+            "(see on_malformed_line), so one huge line cannot exhaust memory."
+        ),
+    ),
+    th.Property(
         "on_malformed_line",
         th.StringType(allowed_values=["fail", "reject"]),
         default="fail",
@@ -149,6 +187,10 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
     """Fill in what is unset: defaults, the cookbook's key variable, a start 30 days back."""
+    for name, value in config.items():
+        # The SDK reads config files with decimals for numbers; settings are plain floats.
+        if isinstance(value, decimal.Decimal):
+            config[name] = float(value)
     for name, setting in schema["properties"].items():
         if "default" in setting:
             config.setdefault(name, setting["default"])
@@ -187,6 +229,12 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
         found.append(
             "Set 'workspace_id' (a ChatGPT workspace UUID), 'organization_id' (org-...), or both."
         )
+    api_url = config.get("api_url")
+    if isinstance(api_url, str) and not _is_web_address(api_url):
+        found.append(
+            f"Setting 'api_url' must be an https:// address (http:// for a local test "
+            f"server), not {api_url!r}."
+        )
     for name in ("start_date", "end_date"):
         value = config.get(name)
         if value is None:
@@ -200,6 +248,15 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
             )
     found.extend(_event_type_problems(config))
     return found
+
+
+def _is_web_address(url: str) -> bool:
+    """Whether ``url`` names a host over HTTP(S)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 def _schema_problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:

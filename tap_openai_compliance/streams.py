@@ -92,16 +92,19 @@ class LogEventsStream(RESTStream[ListingPage]):
             path=f"/{self.scope.value}/{principal_id}/logs",
         )
         self.listing_subject = f"Listing {event_type} log files"
-        self.masker = Masker([str(self.config.get("api_key") or "")])
+        self.masker = Masker(api_key=str(self.config.get("api_key") or ""))
         self._log_files = log_files
         self._rejected_lines = rejected_lines
         self._message_writer = tap.message_writer
         self._state_writer = tap.state_writer
         self._throttle = throttle
+        self._paginator: LogFilePaginator | None = None
         self._workers = int(self.config["max_concurrent_downloads"])
+        self._max_line_bytes = int(float(self.config["max_line_size_mib"]) * 2**20)
         self._retry = RetryPolicy(
             max_tries=int(self.config["max_tries"]),
             initial_wait=float(self.config["retry_initial_wait"]),
+            max_retry_after=float(self.config["max_retry_after"]),
             timeouts=self.timeout,
             throttle=throttle,
             logger=self.logger,
@@ -113,26 +116,47 @@ class LogEventsStream(RESTStream[ListingPage]):
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         done = self._bookmark()
         self._warn_if_past_retention(done)
+        lookback = datetime.timedelta(minutes=int(self.config["lookback_minutes"]))
         progress = Progress(self.logger, self.name, float(self.config["progress_interval"]))
-        files = self._files_to_sync(context, progress)
-        for log_file, path in self._downloader().in_order(files):
+        # Listed but not yet complete: the bookmark's window must not pass them.
+        in_flight: dict[str, datetime.datetime] = {}
+        files = self._files_to_sync(context, done, in_flight, progress)
+        for log_file, path in self._downloader().in_order(files, progress.waiting):
             yield from self._emit_file(log_file, path, progress)
-            done.advance(log_file)
+            del in_flight[log_file.id]
+            done.complete(log_file, lookback, [*in_flight.values(), *self._listing_position()])
             self._save_bookmark(done)
         progress.log(prefix="Finished ")
 
-    def _files_to_sync(self, context: Context | None, progress: Progress) -> Iterator[LogFile]:
-        """The listed files not yet synced, each once, up to ``end_date``."""
-        listed = self._bookmark()
+    def _files_to_sync(
+        self,
+        context: Context | None,
+        done: Bookmark,
+        in_flight: dict[str, datetime.datetime],
+        progress: Progress,
+    ) -> Iterator[LogFile]:
+        """Each listed file not yet synced, once, wherever it sits in the listing."""
         end_date = self.config.get("end_date")
         last = parse_timestamp(end_date) if end_date else None
+        unverifiable_warned = False
         for item in self.request_records(context):
             log_file = LogFile.from_listing(item, self.listing_subject)
-            if last is not None and log_file.end_time > last:
-                return
-            if listed.covers(log_file):
+            if log_file.id in in_flight or done.covers(log_file):
                 continue
-            listed.advance(log_file)
+            if last is not None and log_file.end_time > last:
+                if any(position > last for position in self._listing_position()):
+                    return
+                continue
+            if not unverifiable_warned and log_file.file_size is None:
+                unverifiable_warned = True
+                self.logger.warning(
+                    "%s: the listing gives no file_size for log file %s, so its download is "
+                    "checked only against the storage host's Content-Length, when it sends "
+                    "one (and against file_sha256 if listed).",
+                    self.name,
+                    log_file.id,
+                )
+            in_flight[log_file.id] = log_file.end_time
             progress.file_listed()
             yield log_file
 
@@ -153,7 +177,7 @@ class LogEventsStream(RESTStream[ListingPage]):
     def _records_of(self, log_file: LogFile, path: Path) -> Iterator[dict[str, t.Any]]:
         """The events of one verified file as records; a line that cannot be loaded is set aside."""
         end_time = format_timestamp(log_file.end_time)
-        for line in read_lines(path):
+        for line in read_lines(path, self._max_line_bytes):
             if (problem := line.problem or _missing_key(line.events)) is not None:
                 self._set_aside(log_file, line, problem)
                 continue
@@ -208,7 +232,18 @@ class LogEventsStream(RESTStream[ListingPage]):
 
     def _bookmark(self) -> Bookmark:
         """Where the last completed sync, or else ``start_date``, left off."""
-        return Bookmark.from_state(self.stream_state, self.config["start_date"])
+        return Bookmark.from_state(self.stream_state, self.config["start_date"], self.name)
+
+    def check_bookmark(self, state: t.Mapping[str, t.Any]) -> None:
+        """Fail plainly, before anything is synced, if this stream's state is not usable."""
+        Bookmark.from_state(state, self.config["start_date"], self.name)
+
+    def _listing_position(self) -> list[datetime.datetime]:
+        """Where the listing in progress has reached: files not listed yet end no earlier."""
+        paginator = self._paginator
+        if paginator is None or paginator.finished:
+            return []
+        return [parse_timestamp(paginator.current_value.after)]
 
     def _save_bookmark(self, done: Bookmark) -> None:
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""
@@ -220,14 +255,14 @@ class LogEventsStream(RESTStream[ListingPage]):
     def _warn_if_past_retention(self, start: Bookmark) -> None:
         """Say so when a sync starts further back than the API keeps log files."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        if start.end_time >= now - RETENTION - RETENTION_MARGIN:
+        if start.done_since >= now - RETENTION - RETENTION_MARGIN:
             return
         self.logger.warning(
             "%s starts from %s, more than %d days ago, but the API keeps log files for about "
             "%d days: events of files that expired before this sync are gone. Sync more often "
             "than that to keep the audit trail complete.",
             self.name,
-            format_timestamp(start.end_time),
+            format_timestamp(start.done_since),
             RETENTION.days,
             RETENTION.days,
         )
@@ -308,7 +343,8 @@ class LogEventsStream(RESTStream[ListingPage]):
     @override
     def get_new_paginator(self) -> LogFilePaginator:
         start = ListingPage(self._bookmark().listing_after(), int(self.config["page_size"]))
-        return LogFilePaginator(start, self.event_type, self.masker)
+        self._paginator = LogFilePaginator(start, self.event_type, self.masker)
+        return self._paginator
 
     @override
     def generate_child_contexts(

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import io
+import json
 import logging
 import os
+import signal
 import sys
+import threading
 import typing as t
 
 from singer_sdk import Stream, Tap
@@ -15,7 +19,8 @@ from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 from typing_extensions import override
 
 from tap_openai_compliance import settings
-from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.bookmark import UnusableStateError, given_state
+from tap_openai_compliance.errors import ComplianceTapError, Interrupted
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 from tap_openai_compliance.streams import REJECT, LogEventsStream
@@ -23,6 +28,7 @@ from tap_openai_compliance.throttle import ApiThrottle
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
+    from types import FrameType
 
     import click
 
@@ -50,6 +56,19 @@ class TapOpenAICompliance(Tap):
         # urllib3 logs every request line at DEBUG, and a download's request line is a
         # signed URL whose query string is a credential.
         logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
+        if threading.current_thread() is threading.main_thread():
+            # In place of the SDK's handlers, which end the process with exit code 0: an
+            # orchestrator would record an interrupted sync as a success.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, _stop)
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        state = given_state(state)
+        for stream in self.streams.values():
+            if isinstance(stream, LogEventsStream) and stream.name in state.get("bookmarks", {}):
+                stream.check_bookmark(state["bookmarks"][stream.name])
+        super().load_state(state)
 
     @override
     def discover_streams(self) -> list[Stream]:
@@ -93,9 +112,9 @@ class TapOpenAICompliance(Tap):
 
     @override
     @classmethod
-    def invoke(cls, **kwargs: t.Any) -> None:
+    def invoke(cls, *, state: t.IO[str] | None = None, **kwargs: t.Any) -> None:
         with cls._ending_plainly():
-            super().invoke(**kwargs)
+            super().invoke(state=_json_file(state), **kwargs)
 
     @override
     @classmethod
@@ -110,6 +129,13 @@ class TapOpenAICompliance(Tap):
         """End an expected failure with one plain ERROR line and exit 1, not a traceback."""
         try:
             yield
+        except Interrupted as stop:
+            cls.logger.warning(
+                "Stopped by %s. The last STATE covers only log files whose records were all "
+                "emitted: run again to resume.",
+                signal.Signals(stop.signum).name,
+            )
+            sys.exit(128 + stop.signum)
         except ComplianceTapError as exc:
             # The last STATE printed still covers only completed files.
             cls.logger.error("%s", exc)
@@ -122,3 +148,30 @@ class TapOpenAICompliance(Tap):
                 "target's own log; the last STATE it read covers only completed files."
             )
             sys.exit(1)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """End the sync where it is: every STATE written so far is a safe resume point."""
+    raise Interrupted(signum)
+
+
+def _json_file(file: t.IO[str] | None) -> t.IO[str] | None:
+    """A state file's text, once it is known to hold a JSON object (an empty file is none)."""
+    if file is None:
+        return None
+    text = file.read()
+    if not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        problem = f"is not JSON ({exc})"
+    else:
+        if isinstance(value, dict):
+            return io.StringIO(text)
+        problem = "is not a Singer state (a JSON object)"
+    msg = (
+        f"The state file {getattr(file, 'name', '')} {problem}. Give the tap the state it last "
+        "wrote (the value of its last STATE message), or none to start from start_date."
+    )
+    raise UnusableStateError(msg)

@@ -88,12 +88,13 @@ def without_file_fields(record: dict) -> dict:
 
 
 def files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:
-    """The files a bookmark says are done."""
-    value = bookmark["replication_key_value"]
-    done_at_value = set(bookmark.get("log_files_at_bookmark", []))
+    """The files a stream's bookmark says are done: all ending before its window, and the
+    ones it names."""
+    since = bookmark["log_files_done_since"]
+    done = bookmark["log_files_done"]
     covered = set()
     for file_id in file_ids:
         end_time = api.log_file(file_id).end_time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        if end_time < value or (end_time == value and file_id in done_at_value):
+        if end_time < since or file_id in done:
             covered.add(file_id)
     return covered

@@ -28,6 +28,7 @@ class TapRun:
     stderr: str
     stdout: str
     seconds_to_exit: float = 0.0
+    peak_rss_mib: float = 0.0
 
     def records(self, stream: str | None = None) -> list[dict[str, t.Any]]:
         """The RECORD payloads, of one stream or of all."""
@@ -90,6 +91,17 @@ def write_inputs(
     return args
 
 
+# Runs the tap and writes its peak RSS. The tap must not be a child of the test process
+# itself: Linux carries a parent's peak RSS over into a child's ru_maxrss at exec.
+PEAK_RSS_WRAPPER = """
+import os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_tap(
     tmp_path: Path,
     config: dict[str, t.Any],
@@ -98,9 +110,13 @@ def run_tap(
     extra_args: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    measure_memory: bool = False,
 ) -> TapRun:
-    """Run the tap to completion."""
+    """Run the tap to completion (``measure_memory``: and note its peak RSS)."""
     args = [TAP, *write_inputs(tmp_path, config, state), *extra_args]
+    peak_rss_path = tmp_path / "peak-rss"
+    if measure_memory:
+        args = [sys.executable, "-S", "-c", PEAK_RSS_WRAPPER, str(peak_rss_path), *args]
     result = subprocess.run(
         args,
         capture_output=True,
@@ -108,7 +124,11 @@ def run_tap(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
-    return TapRun(result.returncode, parse_messages(result.stdout), result.stderr, result.stdout)
+    run = TapRun(result.returncode, parse_messages(result.stdout), result.stderr, result.stdout)
+    if measure_memory:
+        # Linux reports KiB.
+        run.peak_rss_mib = int(peak_rss_path.read_text()) / 1024
+    return run
 
 
 def run_tap_until(

@@ -24,6 +24,12 @@ from tests.tap_runner import TAP, error_lines, run_tap
         ({"page_size": 500}, "Setting 'page_size': 500 is greater than the maximum of 100"),
         ({"page_size": 0}, "Setting 'page_size': 0 is less than the minimum of 1"),
         ({"max_concurrent_downloads": 0}, "'max_concurrent_downloads'"),
+        ({"retry_initial_wait": -1}, "Setting 'retry_initial_wait': -1 is less than or equal"),
+        ({"retry_initial_wait": 1e9}, "Setting 'retry_initial_wait': 1000000000.0 is greater"),
+        ({"lookback_minutes": -5}, "Setting 'lookback_minutes': -5 is less than the minimum"),
+        ({"max_retry_after": 0}, "Setting 'max_retry_after': 0 is less than the minimum of 1"),
+        ({"api_url": "api.chatgpt.com/v1/compliance"}, "Setting 'api_url' must be an https://"),
+        ({"api_url": "ftp://api.chatgpt.com"}, "Setting 'api_url' must be an https://"),
         ({"event_types": ["COSTS"], "organization_id": None}, "set 'organization_id'"),
     ],
 )

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import itertools
-import math
+import os
 import random
-import time
 import typing as t
+import urllib.request
 from http import HTTPStatus
+from urllib.parse import unquote, urlsplit
 
 import backoff
+import certifi
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
+from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.pacing import retry_after
 from tap_openai_compliance.wording import (
     asked_to_wait_too_long,
     cause_of,
@@ -30,11 +33,11 @@ from tap_openai_compliance.wording import (
 
 if t.TYPE_CHECKING:
     import logging
-    from collections.abc import Callable, Generator
+    from collections.abc import Callable, Generator, Mapping
 
     from backoff.types import Details
 
-    from tap_openai_compliance.throttle import ApiThrottle
+    from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.wording import Masker
 
 P = t.ParamSpec("P")
@@ -56,19 +59,102 @@ class ComplianceAPIError(ComplianceTapError, FatalAPIError):
     """The API refused a request in a way retrying cannot fix, or tries ran out."""
 
 
-def new_session(pool_size: int) -> requests.Session:
-    """A session keeping up to ``pool_size`` connections open to each host.
+def new_session() -> requests.Session:
+    """A session for the listing, whose responses stream.
 
-    Its responses stream: a body is read only as far as the tap chooses (a listing page,
-    the start of an error body, a file up to its listed size), so no answer, however large,
-    is read whole into memory.
+    A body is read only as far as the tap chooses (a listing page, the start of an error
+    body), so no answer, however large, is read whole into memory.
     """
     session = requests.Session()
     session.stream = True
-    adapter = HTTPAdapter(pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     return session
+
+
+class Connections:
+    """The download path's connections: a pool per host, sized to the downloads.
+
+    Every log file costs two calls, one to the API and one to a storage host, and through
+    requests each costs twice the CPU it takes through urllib3 (measured here: 0.82 ms against
+    0.39 ms a call), most of a small file's cost. The proxy and CA settings that requests reads
+    from the environment at every call are read once here. Answers come back as requests'
+    ``Response`` and failures as its exceptions, which the checks and the wording know.
+    """
+
+    def __init__(self, pool_size: int, timeouts: tuple[float, float]) -> None:
+        self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
+        self._pool_options: dict[str, t.Any] = {
+            "maxsize": pool_size,
+            # As requests does: its CA bundle (certifi's), unless the environment names one.
+            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE")
+            or os.environ.get("CURL_CA_BUNDLE")
+            or certifi.where(),
+        }
+        self._direct = urllib3.PoolManager(**self._pool_options)
+        self._proxies = urllib.request.getproxies()
+        self._managers: dict[tuple[str, str], urllib3.PoolManager] = {}
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> requests.Response:
+        """GET ``url``, not following a redirect; the body is read as the caller reads it."""
+        try:
+            raw = self._manager(url).request(
+                "GET",
+                url,
+                headers=headers,
+                preload_content=False,
+                retries=False,
+                timeout=self._timeout,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise _as_requests_error(exc) from exc
+        response = requests.Response()
+        response.status_code = raw.status
+        response.reason = raw.reason or ""
+        response.headers = CaseInsensitiveDict(raw.headers)
+        response.raw = raw
+        response.url = url
+        return response
+
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        """The pools for ``url``'s host: direct, or through the environment's proxy."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if (manager := self._managers.get(key)) is None:
+            proxy = self._proxies.get(parts.scheme)
+            if proxy and not urllib.request.proxy_bypass(key[1]):
+                manager = urllib3.ProxyManager(
+                    proxy, proxy_headers=_proxy_headers(proxy), **self._pool_options
+                )
+            else:
+                manager = self._direct
+            self._managers[key] = manager
+        return manager
+
+
+def _proxy_headers(proxy: str) -> dict[str, str] | None:
+    """The credentials a proxy's URL carries, as the header that sends them."""
+    parts = urlsplit(proxy)
+    if not parts.username:
+        return None
+    credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return dict(urllib3.make_headers(proxy_basic_auth=credentials))
+
+
+def _as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
+    """A urllib3 failure as requests' adapter reports it, so one retry policy covers both."""
+    error: type[requests.RequestException] = requests.RequestException
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        error = requests.exceptions.ConnectionError
+    elif isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        error = requests.exceptions.ConnectTimeout
+    elif isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        error = requests.exceptions.ReadTimeout
+    elif isinstance(exc, urllib3.exceptions.SSLError):
+        error = requests.exceptions.SSLError
+    elif isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ProxyError):
+        error = requests.exceptions.ConnectionError
+    elif isinstance(exc, urllib3.exceptions.LocationValueError):
+        error = requests.exceptions.InvalidURL
+    return error(exc)
 
 
 def check_api_response(response: requests.Response, subject: str, mask: Masker) -> None:
@@ -84,38 +170,17 @@ def check_api_response(response: requests.Response, subject: str, mask: Masker) 
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
-    """The wait a 429 or 503 asks for in ``Retry-After``: seconds or an HTTP date."""
-    response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        # A date already past means: now.
-        return max(0.0, when.timestamp() - time.time())
-    # Seconds are a whole number, zero or more: anything else is no usable answer.
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _is_refusal(exc: BaseException | None) -> bool:
-    """Whether a failure is a 429: a call refused for going too fast."""
-    response = getattr(exc, "response", None)
-    return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    """The wait the failure's response asks for in ``Retry-After``, if any."""
+    return retry_after(getattr(exc, "response", None))
 
 
 class RetryPolicy:
     """How a failed call is tried again: the same for the listing and for every log file.
 
-    Built on ``backoff.on_exception``. Waits grow exponentially with jitter, and are never
-    shorter than a ``Retry-After``; a 429 pauses every caller through the shared throttle.
-    When tries run out the call fails with one plain message naming what it was for.
+    Built on ``backoff.on_exception``. Each try waits its turn at the pace the API allows
+    (``pacing.Pacer``); waits between tries grow exponentially with jitter, and are never
+    shorter than a ``Retry-After``, nor longer than ``max_retry_after``. When tries run out
+    the call fails with one plain message naming what it was for.
     """
 
     def __init__(
@@ -125,14 +190,14 @@ class RetryPolicy:
         initial_wait: float,
         max_retry_after: float,
         timeouts: tuple[float, float],
-        throttle: ApiThrottle,
+        pacer: Pacer,
         logger: logging.Logger,
     ) -> None:
         self.max_tries = max_tries
         self.initial_wait = initial_wait
         self.max_retry_after = max_retry_after
         self.timeouts = timeouts
-        self.throttle = throttle
+        self.pacer = pacer
         self.logger = logger
 
     def waits(self) -> Generator[float, BaseException | None, None]:
@@ -177,15 +242,13 @@ class RetryPolicy:
         return call
 
     def _before_try(self, details: Details) -> None:
-        """Wait out a pause that a refusal elsewhere asked for."""
-        self.throttle.wait_for_pause(time.sleep)
+        """Wait for this call's turn at the pace the API allows."""
+        self.pacer.wait_turn()
 
     def _before_retry(self, subject: Callable[..., str], details: Details) -> None:
-        """Say what failed and when the next try comes; a 429 slows everyone down."""
+        """Say what failed and when the next try comes."""
         exception = details.get("exception")
         wait = float(details.get("wait", 0.0))
-        if _is_refusal(exception):
-            self.throttle.refused(wait)
         cause = cause_of(exception, self.timeouts) if exception else "unknown"
         next_try = details["tries"] + 1
         self.logger.warning(

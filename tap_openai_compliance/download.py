@@ -25,7 +25,7 @@ from urllib.parse import quote, urljoin
 
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_openai_compliance.client import ComplianceAPIError, check_api_response, new_session
+from tap_openai_compliance.client import ComplianceAPIError, Connections, check_api_response
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.wording import failed, http_status
 
@@ -36,17 +36,21 @@ if t.TYPE_CHECKING:
 
     from tap_openai_compliance.client import RetryPolicy
     from tap_openai_compliance.listing import LogFile
-    from tap_openai_compliance.throttle import ApiThrottle
+    from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.wording import Masker
 
 CHUNK_SIZE = 1 << 20
 DIRECTORY_PREFIX = "tap-openai-compliance-"
 UNLOCKED_LEFTOVER_AGE = 24 * 60 * 60
+# Files handed to the downloads per worker: with a second one queued, no worker idles while
+# the listing fetches its next page or the records of the file before are written.
+FILES_IN_HAND = 2
 # How long a stop waits for abandoned downloads to notice before leaving them behind.
 STOP_GRACE = 1.0
 # Storage answers a later try can fix: 403 is an expired signed link, and a retry asks the
 # API for a fresh one.
 STORAGE_RETRIABLE = frozenset({HTTPStatus.FORBIDDEN, HTTPStatus.TOO_MANY_REQUESTS})
+MAX_STORAGE_REDIRECTS = 5
 
 
 class CorruptDownloadError(RetriableAPIError):
@@ -70,23 +74,22 @@ class Downloader:
         *,
         event_type: str,
         logs_url: str,
-        api_session: requests.Session,
         api_headers: Mapping[str, str],
         timeouts: tuple[float, float],
         retry: RetryPolicy,
-        throttle: ApiThrottle,
+        pacer: Pacer,
         mask: Masker,
         workers: int,
     ) -> None:
         self.event_type = event_type
         self.workers = workers
         self._logs_url = logs_url
-        self._api = api_session
         self._api_headers = api_headers
-        self._timeouts = timeouts
-        self._throttle = throttle
+        self._pacer = pacer
         self._mask = mask
-        self._storage = new_session(workers)
+        # The API and every storage host get a pool of their own; only the API's calls carry
+        # the key.
+        self._connections = Connections(workers, timeouts)
         self._stopping = threading.Event()
         self._fetch = retry.wrap(self._fetch_once, self.subject)
 
@@ -113,33 +116,36 @@ class Downloader:
 
     def _open_body(self, log_file: LogFile) -> requests.Response:
         """The response whose body is the file; the API key never leaves for the storage host."""
-        with self._throttle.slot():
-            response = self._api.get(
-                f"{self._logs_url}/{quote(log_file.id, safe='')}",
-                headers=self._api_headers,
-                timeout=self._timeouts,
-                allow_redirects=False,
-                stream=True,
-            )
-            if not response.is_redirect:
-                with _closed_on_error(response):
-                    check_api_response(response, self.subject(log_file), self._mask)
-                return response
+        response = self._connections.get(
+            f"{self._logs_url}/{quote(log_file.id, safe='')}", self._api_headers
+        )
+        self._pacer.observe(response)
+        if not response.is_redirect:
+            with _closed_on_error(response):
+                check_api_response(response, self.subject(log_file), self._mask)
+            return response
         link = urljoin(response.url, response.headers["Location"])
         response.close()
-        # The storage session holds no key, so following the storage host's redirects is safe.
-        storage = self._storage.get(link, timeout=self._timeouts, stream=True)
+        storage = self._connections.get(link)
+        # Without the key, a storage host's own redirects are safe to follow.
+        for _ in range(MAX_STORAGE_REDIRECTS):
+            if not storage.is_redirect:
+                break
+            storage.close()
+            link = urljoin(link, storage.headers["Location"])
+            storage = self._connections.get(link)
         with _closed_on_error(storage):
-            self._check_storage_response(storage, log_file, self._mask.with_signed_url(link))
+            self._check_storage_response(storage, log_file, link)
         return storage
 
     def _check_storage_response(
-        self, response: requests.Response, log_file: LogFile, mask: Masker
+        self, response: requests.Response, log_file: LogFile, link: str
     ) -> None:
         """Retry what a fresh link or a later try can fix; fail on the rest."""
         status = response.status_code
         if status < HTTPStatus.MULTIPLE_CHOICES:
             return
+        mask = self._mask.with_signed_url(link)
         answer = f"the storage host answered {http_status(response, mask)}"
         if status in STORAGE_RETRIABLE or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             raise RetriableAPIError(answer, response)
@@ -230,8 +236,8 @@ def _disk_error(exc: OSError, directory: Path, log_file: LogFile) -> DownloadDis
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return DownloadDiskError(
             f"No space left in {directory} to save log file {log_file.id}{size}. A sync keeps "
-            "up to max_concurrent_downloads log files there at once, until their records are "
-            "out: free space there, set TMPDIR to a directory on a larger disk, or lower "
+            "up to twice max_concurrent_downloads log files there at once, until their records "
+            "are out: free space there, set TMPDIR to a directory on a larger disk, or lower "
             "max_concurrent_downloads."
         )
     return DownloadDiskError(
@@ -319,6 +325,9 @@ def download_in_order(
 ) -> Generator[tuple[LogFile, Path], None, None]:
     """Download up to ``workers`` files at once, yielding them in listing order.
 
+    Twice as many are handed out (``FILES_IN_HAND``), so up to that many verified files can
+    wait on disk for their turn.
+
     The caller gets each file only when every earlier one was handed out, so records and
     bookmarks still follow the listing. Each yielded file is deleted once the caller moves on.
     When the caller stops early, ``stopping`` is set and downloads still running are
@@ -333,7 +342,10 @@ def download_in_order(
     upcoming = iter(files)
     try:
         while True:
-            while len(pending) < workers and (log_file := next(upcoming, None)) is not None:
+            while (
+                len(pending) < FILES_IN_HAND * workers
+                and (log_file := next(upcoming, None)) is not None
+            ):
                 pending.append((log_file, pool.submit(log_file)))
             if not pending:
                 return

@@ -1,9 +1,19 @@
-"""Writing Singer messages to stdout: msgspec's encoder, one flush per STATE, a lean RECORD path."""
+"""Writing Singer messages to stdout, through a buffer of the writer's own.
+
+Messages are encoded with msgspec and gathered in a buffer that goes out when it holds 64 KiB,
+before each message but RECORD (so a STATE never reaches the target ahead of the records it
+covers), and at exit: one system call per 64 KiB whatever ``PYTHONUNBUFFERED`` says, which
+would otherwise make every RECORD a write of its own. A kill can only lose records that no
+STATE covered yet: they are sent again on the next run.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import sys
 import typing as t
+import weakref
 
 from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
 from singer_sdk.singerlib.encoding.base import SingerMessageType
@@ -14,29 +24,60 @@ if t.TYPE_CHECKING:
 
     from singer_sdk.singerlib.encoding.simple import Message
 
+BUFFER_BYTES = 64 * 1024
+
+_writers: weakref.WeakSet[MessageWriter] = weakref.WeakSet()
+
 
 class MessageWriter(MsgSpecWriter):
-    """msgspec's encoder, with stdout flushed at every message but RECORD.
+    """msgspec's encoder, writing out its buffer when full, before each non-RECORD, at exit."""
 
-    Flushing after each record costs a system call per record. Unflushed records still reach
-    the pipe before the STATE written after them (its flush pushes them out first), so a kill
-    can only lose records that no STATE covered yet: they are sent again on the next run.
-    """
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = bytearray()
+        _writers.add(self)
 
     @override
     def write_message(self, message: Message) -> None:
-        sys.stdout.buffer.write(self.format_message(message))
-        if message.type != SingerMessageType.RECORD:
-            sys.stdout.flush()
+        if message.type == SingerMessageType.STATE:
+            # The SDK would turn the message into a dict field by field first.
+            self.write_state(t.cast("dict[str, t.Any]", message.value))  # type: ignore[attr-defined]
+            return
+        self._buffer += self.format_message(message)
+        if message.type == SingerMessageType.RECORD:
+            if len(self._buffer) >= BUFFER_BYTES:
+                self.flush()
+        else:
+            self.flush()
 
     def write_record(
         self, stream: str, record: dict[str, t.Any], time_extracted: datetime.datetime
     ) -> None:
         """A RECORD message, the same line ``write_message`` writes, without its message object."""
-        line = {
-            "type": "RECORD",
-            "stream": stream,
-            "record": record,
-            "time_extracted": time_extracted,
-        }
-        sys.stdout.buffer.write(serialize_jsonl(line))
+        self._buffer += serialize_jsonl(
+            {"type": "RECORD", "stream": stream, "record": record, "time_extracted": time_extracted}
+        )
+        if len(self._buffer) >= BUFFER_BYTES:
+            self.flush()
+
+    def write_state(self, value: dict[str, t.Any]) -> None:
+        """A STATE message, written out at once with every record before it."""
+        self._buffer += serialize_jsonl({"type": "STATE", "value": value})
+        self.flush()
+
+    def flush(self) -> None:
+        """Write out what the buffer holds."""
+        if self._buffer:
+            # Emptied first: a write that fails (a target gone) is not tried again at exit.
+            pending, self._buffer = self._buffer, bytearray()
+            sys.stdout.buffer.write(pending)
+        sys.stdout.flush()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Write out what every writer still holds when the process ends, however it ends."""
+    for writer in list(_writers):
+        # Whatever read stdout may be gone, or stdout closed: then nothing more can go out.
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            writer.flush()

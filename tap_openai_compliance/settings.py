@@ -91,7 +91,20 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.IntegerType(minimum=1, maximum=32),
         default=12,
         title="Concurrent downloads",
-        description="Log files downloaded at once, 1 to 32; records still come out in order.",
+        description=(
+            "Log files downloaded at once, 1 to 32; records still come out in order. Calls to "
+            "the API are paced to its rate limit whatever this is."
+        ),
+    ),
+    th.Property(
+        "max_calls_per_minute",
+        th.NumberType(exclusive_minimum=0, maximum=100_000),
+        title="Calls a minute at most",
+        description=(
+            "Optional cap on calls a minute to the API, for a key several pipelines share "
+            "(give each its share). Unset, the tap paces its calls to what the API allows, "
+            "learned from its rate-limit headers or its 429s."
+        ),
     ),
     th.Property(
         "max_tries",

@@ -16,6 +16,7 @@ import typing as t
 
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
@@ -43,9 +44,9 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
+    from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.parsing import Line
     from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
-    from tap_openai_compliance.throttle import ApiThrottle
 
 P = t.ParamSpec("P")
 R = t.TypeVar("R")
@@ -74,7 +75,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         tap: Tap,
         event_type: str,
         *,
-        throttle: ApiThrottle,
+        pacer: Pacer,
         log_files: LogFilesStream,
         rejected_lines: RejectedLinesStream | None,
     ) -> None:
@@ -96,8 +97,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         self._log_files = log_files
         self._rejected_lines = rejected_lines
         self._message_writer = tap.message_writer
-        self._state_writer = tap.state_writer
-        self._throttle = throttle
+        self._pacer = pacer
         self._paginator: LogFilePaginator | None = None
         self._workers = int(self.config["max_concurrent_downloads"])
         self._max_line_bytes = int(float(self.config["max_line_size_mib"]) * 2**20)
@@ -106,7 +106,7 @@ class LogEventsStream(RESTStream[ListingPage]):
             initial_wait=float(self.config["retry_initial_wait"]),
             max_retry_after=float(self.config["max_retry_after"]),
             timeouts=self.timeout,
-            throttle=throttle,
+            pacer=pacer,
             logger=self.logger,
         )
 
@@ -249,8 +249,9 @@ class LogEventsStream(RESTStream[ListingPage]):
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""
         done.save_to(self.stream_state, LOG_FILE_END_TIME)
         # A file boundary is the one safe resume point, so a STATE goes out now, even after a
-        # file with no events.
-        self._state_writer.write_state(self.tap_state)
+        # file with no events. (Not through the SDK's StateWriter: it deep-copies the whole
+        # state at every STATE to skip repeats, and these never repeat.)
+        self._message_writer.write_message(StateMessage(value=self.tap_state))
 
     def _warn_if_past_retention(self, start: Bookmark) -> None:
         """Say so when a sync starts further back than the API keeps log files."""
@@ -272,11 +273,10 @@ class LogEventsStream(RESTStream[ListingPage]):
         return Downloader(
             event_type=self.event_type,
             logs_url=self.get_url(None),
-            api_session=self.requests_session,
             api_headers={**self.http_headers, **self.authenticator.auth_headers},
             timeouts=self.timeout,
             retry=self._retry,
-            throttle=self._throttle,
+            pacer=self._pacer,
             mask=self.masker,
             workers=self._workers,
         )
@@ -313,8 +313,7 @@ class LogEventsStream(RESTStream[ListingPage]):
     @override
     @functools.cached_property
     def requests_session(self) -> requests.Session:
-        # One pool for the API host, shared by the listing and every download call.
-        return new_session(self._workers + 1)
+        return new_session()
 
     @override
     def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:
@@ -322,6 +321,7 @@ class LogEventsStream(RESTStream[ListingPage]):
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        self._pacer.observe(response)
         check_api_response(response, self.listing_subject, self.masker)
         listing_page(response, self.masker)
 

@@ -22,9 +22,9 @@ from tap_openai_compliance import settings
 from tap_openai_compliance.bookmark import UnusableStateError, given_state
 from tap_openai_compliance.errors import ComplianceTapError, Interrupted
 from tap_openai_compliance.output import MessageWriter
+from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 from tap_openai_compliance.streams import REJECT, LogEventsStream
-from tap_openai_compliance.throttle import ApiThrottle
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,7 +72,11 @@ class TapOpenAICompliance(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        throttle = ApiThrottle(int(self.config["max_concurrent_downloads"]))
+        # One pace for every stream's calls: they share the key's rate limit.
+        pacer = Pacer(
+            self.config.get("max_calls_per_minute"),
+            max_pause=float(self.config["max_retry_after"]),
+        )
         log_files = LogFilesStream(self)
         rejected_lines = (
             RejectedLinesStream(self) if self.config.get("on_malformed_line") == REJECT else None
@@ -81,7 +85,7 @@ class TapOpenAICompliance(Tap):
             LogEventsStream(
                 self,
                 event_type,
-                throttle=throttle,
+                pacer=pacer,
                 log_files=log_files,
                 rejected_lines=rejected_lines,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -19,6 +20,8 @@ def parse_timestamp(value: str) -> datetime.datetime:
     return parsed.astimezone(datetime.timezone.utc)
 
 
+# Each file's end_time is written into its records, its log_files row and many STATEs.
+@functools.lru_cache(maxsize=4096)
 def format_timestamp(value: datetime.datetime) -> str:
     """Format an instant the one way the tap writes them: UTC, microseconds, ``Z``."""
     return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

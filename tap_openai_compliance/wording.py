@@ -258,7 +258,9 @@ def cause_of(exc: BaseException, timeouts: tuple[float, float]) -> str:
         exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
     ):
         return "the connection broke off in the middle of the body"
-    if isinstance(getattr(inner, "reason", None), NewConnectionError):
+    if isinstance(inner, NewConnectionError) or isinstance(
+        getattr(inner, "reason", None), NewConnectionError
+    ):
         return "could not connect (refused or unreachable)"
     if isinstance(exc, ConnectionError | requests.exceptions.ConnectionError):
         return "the connection was dropped or reset"

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 
 import pytest
 import requests
@@ -17,8 +15,8 @@ from tap_openai_compliance.client import (
     check_api_response,
     retry_after_seconds,
 )
+from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.sandbox import Fault
-from tap_openai_compliance.throttle import ApiThrottle
 from tap_openai_compliance.wording import Masker
 from tests.test_wording import listing_response
 
@@ -27,31 +25,6 @@ def refused_with_retry_after(api, value: str) -> RetriableAPIError:
     """The error a 429 with ``Retry-After: value`` becomes."""
     response = listing_response(api, Fault.status(429, headers={"Retry-After": value}))
     return RetriableAPIError("rate limited", response)
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("7", 7.0),
-        ("0.5", 0.5),
-        ("0", 0.0),
-        ("1e20", 1e20),
-        ("-3", None),
-        ("soon", None),
-        ("inf", None),
-        ("nan", None),
-    ],
-)
-def test_retry_after_in_seconds(api, value, seconds):
-    assert retry_after_seconds(refused_with_retry_after(api, value)) == seconds
-
-
-def test_retry_after_as_an_http_date(api):
-    later = email.utils.formatdate(time.time() + 30, usegmt=True)
-    earlier = email.utils.formatdate(time.time() - 30, usegmt=True)
-
-    assert 28 <= (retry_after_seconds(refused_with_retry_after(api, later)) or 0) <= 30
-    assert retry_after_seconds(refused_with_retry_after(api, earlier)) == 0.0
 
 
 def test_no_retry_after_without_the_header_or_without_a_response(api):
@@ -68,7 +41,7 @@ def policy(**overrides) -> RetryPolicy:
         "initial_wait": 0.01,
         "max_retry_after": 60,
         "timeouts": (1.0, 1.0),
-        "throttle": ApiThrottle(4),
+        "pacer": Pacer(),
         "logger": logging.getLogger("test"),
         **overrides,
     }

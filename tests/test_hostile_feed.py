@@ -481,7 +481,8 @@ def test_a_full_disk_stops_the_sync_naming_the_directory_and_what_to_change(
         FIRST_END_TIME + timedelta(hours=2),
     )
 
-    run = run_tap(tmp_path, tap_config(api), env={"TMPDIR": str(small_disk)})
+    config = tap_config(api, max_concurrent_downloads=1)
+    run = run_tap(tmp_path, config, env={"TMPDIR": str(small_disk)})
 
     assert run.returncode == 1
     (line,) = run.errors()

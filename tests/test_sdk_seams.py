@@ -41,7 +41,7 @@ class CountingTap(TapOpenAICompliance):
             CountingStream(
                 self,
                 stream.event_type,
-                throttle=stream._throttle,
+                pacer=stream._pacer,
                 log_files=stream._log_files,
                 rejected_lines=stream._rejected_lines,
             )

@@ -1,0 +1,186 @@
+"""One pace for every call the tap makes to the API, learned from the API's own answers.
+
+The API allows only so many calls a minute per key, and for a backfill that limit is the
+speed. Bouncing off it (a burst, a 429, a pause for everyone, another burst) leaves a good
+part of it unused, so each call waits its turn at a pace just under what the API allows:
+
+- from rate-limit headers, when the API sends them: the calls left, spread over the time until
+  they refill (with none left, everyone waits for the refill);
+- otherwise from the 429s: at a refusal the pace drops below the rate of calls the API
+  accepted over the last minute, then creeps up again while none are refused, so a pace set
+  too low finds the limit again;
+- never faster than ``max_calls_per_minute``, for a key several pipelines share.
+
+A refusal's ``Retry-After`` pauses every caller, not only the one refused.
+"""
+
+from __future__ import annotations
+
+import collections
+import email.utils
+import math
+import re
+import threading
+import time
+import typing as t
+from http import HTTPStatus
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import requests
+
+# Accepted calls are counted over this window to learn the allowed rate.
+WINDOW = 60.0
+# After a refusal the pace is this share of the rate the API accepted.
+BELOW_LIMIT = 0.9
+# Refusals arriving together (calls already in flight) cut the pace once.
+CUT_SPACING = 1.0
+# Without a refusal for this long, the pace grows by this factor.
+PROBE_AFTER = 10.0
+PROBE_STEP = 1.05
+# A 429 without a usable Retry-After pauses everyone this long.
+DEFAULT_PAUSE = 1.0
+
+# Calls left before the limit, and the time until it refills: OpenAI's names, then the IETF
+# draft's and the common X- ones.
+_REMAINING = ("x-ratelimit-remaining-requests", "ratelimit-remaining", "x-ratelimit-remaining")
+_RESET = ("x-ratelimit-reset-requests", "ratelimit-reset", "x-ratelimit-reset")
+# OpenAI writes durations such as "1s", "6m0s", "20ms" or "1m30.5s".
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class Pacer:
+    """Spaces the calls of every thread to the API at the pace it allows."""
+
+    def __init__(
+        self,
+        max_calls_per_minute: float | None = None,
+        max_pause: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cap = max_calls_per_minute / 60 if max_calls_per_minute else None
+        # A longer Retry-After ends the sync (client.RetryPolicy); nobody waits past it.
+        self._max_pause = max_pause
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = clock()
+        self._learned: float | None = None
+        self._from_headers: float | None = None
+        self._next_call = 0.0
+        self._paused_until = 0.0
+        self._accepted: collections.deque[float] = collections.deque()
+        self._last_cut = self._last_change = float("-inf")
+
+    @property
+    def rate(self) -> float | None:
+        """Calls per second allowed now (None: as fast as the calls come)."""
+        rates = [rate for rate in (self._cap, self._learned, self._from_headers) if rate]
+        return min(rates) if rates else None
+
+    def wait_turn(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Return when this call's turn has come."""
+        with self._lock:
+            now = self._clock()
+            turn = max(now, self._next_call, self._paused_until)
+            if (rate := self.rate) is not None:
+                self._next_call = turn + 1 / rate
+        if turn > now:
+            sleep(turn - now)
+
+    def observe(self, response: requests.Response) -> None:
+        """Learn from an answer of the API: its rate-limit headers, and whether it refused."""
+        with self._lock:
+            now = self._clock()
+            self._read_headers(response, now)
+            if response.status_code == HTTPStatus.TOO_MANY_REQUESTS:
+                self._refused(response, now)
+            else:
+                self._accepted_call(now)
+
+    def _read_headers(self, response: requests.Response, now: float) -> None:
+        """Spread the calls left over the time until they refill."""
+        remaining = _number(_first_header(response, _REMAINING))
+        reset = _duration(_first_header(response, _RESET))
+        if remaining is None or reset is None:
+            return
+        if remaining < 1:
+            self._pause(now, reset)
+            return
+        self._from_headers = remaining / reset if reset > 0 else None
+
+    def _pause(self, now: float, seconds: float) -> None:
+        """Hold every caller for ``seconds``."""
+        self._paused_until = max(self._paused_until, now + min(seconds, self._max_pause))
+
+    def _refused(self, response: requests.Response, now: float) -> None:
+        """A 429: pause everyone, and pace below the rate the API was accepting."""
+        asked = retry_after(response)
+        self._pause(now, DEFAULT_PAUSE if asked is None else asked)
+        if now - self._last_cut < CUT_SPACING:
+            return
+        span = min(WINDOW, max(1.0, now - self._started))
+        accepted = sum(1 for at in self._accepted if at >= now - span)
+        if accepted:
+            learned = accepted / span * BELOW_LIMIT
+            self._learned = min(learned, self._learned or learned)
+        self._last_cut = self._last_change = now
+
+    def _accepted_call(self, now: float) -> None:
+        """Count an accepted call; after a quiet while, try a slightly faster pace."""
+        self._accepted.append(now)
+        while self._accepted[0] < now - WINDOW:
+            self._accepted.popleft()
+        if self._learned is not None and now - self._last_change >= PROBE_AFTER:
+            self._learned *= PROBE_STEP
+            self._last_change = now
+
+
+def retry_after(response: requests.Response | None) -> float | None:
+    """The wait a 429 or 503 asks for in ``Retry-After`` (seconds, or an HTTP date).
+
+    A value that is no wait (``soon``, ``-5``, ``inf``) counts as absent; a date already past
+    means now.
+    """
+    value = response.headers.get("Retry-After") if response is not None else None
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _first_header(response: requests.Response, names: tuple[str, ...]) -> str | None:
+    """The first of these headers the response carries."""
+    for name in names:
+        if (value := response.headers.get(name)) is not None:
+            return str(value)
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    """A non-negative number, or None for anything else."""
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number < float("inf") else None
+
+
+def _duration(value: str | None) -> float | None:
+    """Seconds, written as a number (``2``, ``0.5``) or as OpenAI does (``1m30s``, ``20ms``)."""
+    if value is None:
+        return None
+    if (seconds := _number(value)) is not None:
+        return seconds
+    parts = _DURATION_PART.findall(value.strip())
+    if not parts or "".join(f"{amount}{unit}" for amount, unit in parts) != value.strip():
+        return None
+    return sum(float(amount) * _SECONDS_PER_UNIT[unit] for amount, unit in parts)

@@ -1,0 +1,159 @@
+"""The pace of calls to the API: learned from its headers and its refusals, shared by all."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+
+import pytest
+import requests
+
+from tap_openai_compliance.pacing import Pacer, retry_after
+
+
+class FakeClock:
+    """A clock that moves only when something sleeps on it, or a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def answer(status: int = 200, **headers: str) -> requests.Response:
+    """An answer of the API, as far as the pacer reads it."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update({name.replace("_", "-"): value for name, value in headers.items()})
+    return response
+
+
+def calls_in(pacer: Pacer, clock: FakeClock, seconds: float) -> int:
+    """How many calls, each accepted, the pacer lets through in ``seconds``."""
+    end = clock.now + seconds
+    calls = 0
+    while True:
+        pacer.wait_turn(clock.sleep)
+        if clock.now >= end:
+            return calls
+        pacer.observe(answer())
+        calls += 1
+
+
+def test_unpaced_until_the_api_says_otherwise():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+
+    for _ in range(50):
+        pacer.wait_turn(clock.sleep)
+        pacer.observe(answer())
+
+    assert clock.slept == []
+    assert pacer.rate is None
+
+
+def test_a_refusal_pauses_everyone_for_its_retry_after_and_paces_below_what_was_accepted():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    for _ in range(30):
+        pacer.observe(answer())
+        clock.now += 0.05  # 20 calls a second accepted
+
+    pacer.observe(answer(429, Retry_After="2"))
+
+    assert pacer.rate == pytest.approx(20 * 0.9, rel=0.05)
+    pacer.wait_turn(clock.sleep)
+    assert clock.slept == [pytest.approx(2.0)]
+    assert calls_in(pacer, clock, 10) == pytest.approx(180, abs=2)
+
+
+def test_refusals_arriving_together_cut_the_pace_once():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    for _ in range(20):
+        pacer.observe(answer())
+        clock.now += 0.05
+
+    for _ in range(8):
+        pacer.observe(answer(429, Retry_After="1"))
+
+    assert pacer.rate == pytest.approx(18, rel=0.05)
+
+
+def test_without_refusals_the_pace_creeps_back_up_to_find_the_limit_again():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+    for _ in range(10):
+        pacer.observe(answer())
+        clock.now += 0.1
+    pacer.observe(answer(429, Retry_After="0"))
+    learned = pacer.rate
+    assert learned is not None
+
+    calls_in(pacer, clock, 60)
+
+    assert pacer.rate is not None
+    assert pacer.rate > learned * 1.2
+
+
+def test_rate_limit_headers_spread_the_calls_left_until_they_refill():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock)
+
+    pacer.observe(answer(x_ratelimit_remaining_requests="30", x_ratelimit_reset_requests="1m0s"))
+    assert pacer.rate == pytest.approx(0.5)
+
+    pacer.observe(answer(x_ratelimit_remaining_requests="0", x_ratelimit_reset_requests="750ms"))
+    pacer.wait_turn(clock.sleep)
+    assert clock.slept[-1] == pytest.approx(0.75, abs=0.01)
+
+
+def test_the_configured_cap_holds_whatever_the_api_allows():
+    clock = FakeClock()
+    pacer = Pacer(max_calls_per_minute=120, clock=clock)
+    pacer.observe(answer(ratelimit_remaining="1000", ratelimit_reset="1"))
+
+    assert calls_in(pacer, clock, 30) == pytest.approx(60, abs=1)
+
+
+def test_a_pause_never_outlasts_the_longest_retry_after_the_tap_waits():
+    clock = FakeClock()
+    pacer = Pacer(max_pause=900, clock=clock)
+
+    pacer.observe(answer(429, Retry_After="1000000000"))
+    pacer.wait_turn(clock.sleep)
+
+    assert clock.slept == [900]
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("0", 0.0),
+        ("1e20", 1e20),
+        ("-3", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        (None, None),
+    ],
+)
+def test_retry_after_in_seconds(value, seconds):
+    headers = {} if value is None else {"Retry_After": value}
+    assert retry_after(answer(429, **headers)) == seconds
+
+
+def test_retry_after_as_an_http_date():
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    earlier = email.utils.formatdate(time.time() - 30, usegmt=True)
+
+    assert 28 <= (retry_after(answer(429, Retry_After=later)) or 0) <= 30
+    assert retry_after(answer(429, Retry_After=earlier)) == 0.0

@@ -8,13 +8,10 @@ import collections
 import concurrent.futures
 import contextlib
 import errno
-import fcntl
 import functools
 import hashlib
 import io
-import os
 import queue
-import shutil
 import tempfile
 import threading
 import time
@@ -26,7 +23,7 @@ from urllib.parse import quote, urljoin
 from singer_sdk.exceptions import RetriableAPIError
 
 from tap_openai_compliance.client import ComplianceAPIError, Connections, check_api_response
-from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.scratch import DiskError, run_directory
 from tap_openai_compliance.wording import failed, http_status
 
 if t.TYPE_CHECKING:
@@ -41,7 +38,6 @@ if t.TYPE_CHECKING:
 
 CHUNK_SIZE = 1 << 20
 DIRECTORY_PREFIX = "tap-openai-compliance-"
-UNLOCKED_LEFTOVER_AGE = 24 * 60 * 60
 # Files handed to the downloads per worker: with a second one queued, no worker idles while
 # the listing fetches its next page or the records of the file before are written.
 FILES_IN_HAND = 2
@@ -101,7 +97,7 @@ class Downloader:
         self, files: Iterable[LogFile], waiting: Callable[[LogFile, float], None]
     ) -> Generator[tuple[LogFile, Path], None, None]:
         """Each file with its verified body, in listing order; see ``download_in_order``."""
-        with download_directory() as directory:
+        with run_directory(Path(tempfile.gettempdir()), DIRECTORY_PREFIX) as directory:
             yield from download_in_order(
                 files,
                 lambda log_file: self._fetch(log_file, directory),
@@ -226,21 +222,17 @@ def _write(out: io.FileIO, chunk: bytes, directory: Path, log_file: LogFile) -> 
         raise _disk_error(exc, directory, log_file) from None
 
 
-class DownloadDiskError(ComplianceTapError):
-    """A download could not be saved to disk."""
-
-
-def _disk_error(exc: OSError, directory: Path, log_file: LogFile) -> DownloadDiskError:
+def _disk_error(exc: OSError, directory: Path, log_file: LogFile) -> DiskError:
     """Say what the disk refused, where, and what to change."""
     size = f" ({log_file.file_size:,} bytes listed)" if log_file.file_size is not None else ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DownloadDiskError(
+        return DiskError(
             f"No space left in {directory} to save log file {log_file.id}{size}. A sync keeps "
             "up to twice max_concurrent_downloads log files there at once, until their records "
             "are out: free space there, set TMPDIR to a directory on a larger disk, or lower "
             "max_concurrent_downloads."
         )
-    return DownloadDiskError(
+    return DiskError(
         f"Cannot save log file {log_file.id}{size} in {directory}: {exc.strerror}. Set TMPDIR "
         "to a directory this user can write to."
     )
@@ -253,66 +245,6 @@ def _mismatch(log_file: LogFile, size: int, sha256: str) -> str | None:
     if log_file.file_sha256 and sha256 != log_file.file_sha256.lower():
         return "its SHA-256 differs from the listed one"
     return None
-
-
-@contextlib.contextmanager
-def download_directory(root: Path | None = None) -> Iterator[Path]:
-    """A directory for one sync's downloads, readable by its owner only, removed afterwards.
-
-    Downloads are personal data. A tap killed with SIGKILL cannot remove its directory, so
-    each run first removes those of taps that are no longer running: a directory's lock file
-    is locked for as long as its tap runs, and the kernel releases the lock when it dies.
-    """
-    root = root or Path(tempfile.gettempdir())
-    _remove_leftovers(root)
-    try:
-        lock_descriptor, lock_name = tempfile.mkstemp(
-            prefix=DIRECTORY_PREFIX, suffix=".lock", dir=root
-        )
-        # Locked before the directory exists, so no other run can take it for a leftover.
-        fcntl.flock(lock_descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        directory = Path(lock_name).with_suffix("")
-        directory.mkdir(mode=0o700)
-    except OSError as exc:
-        msg = (
-            f"Cannot create a directory for downloads in {root}: {exc.strerror}. Set TMPDIR "
-            "to a directory this user can write to."
-        )
-        raise DownloadDiskError(msg) from None
-    try:
-        yield directory
-    finally:
-        # A download abandoned at a stop may still be finishing in its thread while this goes.
-        shutil.rmtree(directory, ignore_errors=True)
-        Path(lock_name).unlink(missing_ok=True)
-        os.close(lock_descriptor)
-
-
-def _remove_leftovers(root: Path) -> None:
-    """Remove the download directories of taps that died without removing them."""
-    stale = time.time() - UNLOCKED_LEFTOVER_AGE
-    for directory in root.glob(f"{DIRECTORY_PREFIX}*"):
-        # Releases before the lock files left plain directories: gone once long untouched.
-        try:
-            unlocked = directory.is_dir() and not directory.with_suffix(".lock").exists()
-            if unlocked and directory.stat().st_mtime < stale:
-                shutil.rmtree(directory, ignore_errors=True)
-        except OSError:
-            continue
-    for lock in root.glob(f"{DIRECTORY_PREFIX}*.lock"):
-        try:
-            descriptor = os.open(lock, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pass  # Its tap is still running.
-        else:
-            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
-            lock.unlink(missing_ok=True)
-        finally:
-            os.close(descriptor)
 
 
 def download_in_order(

@@ -60,7 +60,7 @@ API_KEY = DEMO_API_KEY
 WORKSPACE_ID = DEMO_WORKSPACE_ID
 EVENT_TYPE = "AUTH_LOG"
 STREAM = "auth_log"
-FIRST_END_TIME = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
+FIRST_END_TIME = datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC)
 START_DATE = "2026-10-01T00:00:00Z"
 MIB = 1 << 20
 # The tap's default, read from its settings so that the reference follows a changed default.
@@ -484,7 +484,7 @@ def api_statuses(api: FakeComplianceAPI) -> list[int]:
 
 def listing_pages(api: FakeComplianceAPI) -> int:
     """How many listing calls a client needs to see every file of the benchmark's workspace."""
-    pages, after = 0, format_timestamp(datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc))
+    pages, after = 0, format_timestamp(datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC))
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {API_KEY}"
         while True:
@@ -631,7 +631,7 @@ def small_files_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict
 
 def sandbox_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str, t.Any]:
     """The sandbox's own demo data (every type, repeats, a gzip file, unknown fields)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     api = FakeComplianceAPI(api_key=API_KEY).start()
     try:
         build_demo_dataset(api, now=now, days=sizes.sandbox_days)
@@ -1328,7 +1328,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = ("-quick" if args.quick else "") + ("-partial" if args.case else "")
     output = args.output or RESULTS / f"latest{suffix}.json"
     results: dict[str, t.Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "quick": args.quick,
         "code": code_commit(),
         "machine": machine(),

@@ -33,13 +33,13 @@ quietly() {
   fi
 }
 
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-  echo "Python 3.10 or newer is needed as python3." >&2
+if ! "${PYTHON:-python3}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python 3.11 or newer is needed (python3, or set PYTHON)." >&2
   exit 1
 fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtualenv $VENV"
-  quietly python3 -m venv "$VENV"
+  quietly "${PYTHON:-python3}" -m venv "$VENV"
 fi
 say "Installing the tap, Meltano and the dev tools into $VENV"
 quietly "$VENV/bin/python" -m pip install --disable-pip-version-check -e '.[dev]'

@@ -10,7 +10,7 @@ VENV=${VENV:-.venv}
 
 if [ ! -x "$VENV/bin/python" ]; then
   echo "==> Creating the virtualenv $VENV"
-  python3 -m venv "$VENV"
+  "${PYTHON:-python3}" -m venv "$VENV"
 fi
 # Cheap when nothing changed, and it picks up dev dependencies added since the venv was made.
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[dev]'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 
 
-class Scope(str, enum.Enum):
+class Scope(enum.StrEnum):
     """The path segment a log file listing lives under, and the setting holding its id."""
 
     WORKSPACE = "workspaces"

@@ -16,12 +16,12 @@ def parse_timestamp(value: str) -> datetime.datetime:
     text = text.replace("Z", "+00:00").replace("z", "+00:00")
     parsed = datetime.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed.astimezone(datetime.timezone.utc)
+        return parsed.replace(tzinfo=datetime.UTC)
+    return parsed.astimezone(datetime.UTC)
 
 
 # Each file's end_time is written into its records, its log_files row and many STATEs.
 @functools.lru_cache(maxsize=4096)
 def format_timestamp(value: datetime.datetime) -> str:
     """Format an instant the one way the tap writes them: UTC, microseconds, ``Z``."""
-    return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

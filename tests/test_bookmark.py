@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tap_openai_compliance.bookmark import Bookmark, UnusableStateError
 from tap_openai_compliance.listing import LogFile
 
-T0 = datetime(2026, 7, 16, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 16, 0, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 START = "2026-07-01T00:00:00Z"
 
@@ -112,9 +112,7 @@ def test_state_of_the_release_before_the_window_reads_the_same_files_as_done():
 
 
 def test_without_state_a_sync_starts_at_start_date():
-    assert Bookmark.from_state({}, START, "auth_log") == Bookmark(
-        datetime(2026, 7, 1, tzinfo=timezone.utc)
-    )
+    assert Bookmark.from_state({}, START, "auth_log") == Bookmark(datetime(2026, 7, 1, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(

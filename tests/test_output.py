@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from singer_sdk.singerlib import RecordMessage, StateMessage
 
 from tap_openai_compliance.output import BUFFER_BYTES, MessageWriter
 
 RECORD = {"event_id": "e1", "actor": {"user_email": "a@example.com"}, "n": 1.5, "x": None}
-EXTRACTED = datetime(2026, 11, 27, 2, 30, 51, 123456, tzinfo=timezone.utc)
+EXTRACTED = datetime(2026, 11, 27, 2, 30, 51, 123456, tzinfo=UTC)
 
 
 def test_the_lean_record_line_equals_the_sdk_message_line(capsysbinary):

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,7 +30,7 @@ from tap_openai_compliance.sandbox import (
 )
 from tests.conftest import API_KEY, ORGANIZATION_ID, WORKSPACE_ID
 
-T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
 EPOCH = "2000-01-01T00:00:00Z"
 MiB = 1 << 20
 GiB = 1 << 30

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
 
-T1 = datetime(2026, 7, 16, 0, 27, 13, 340496, tzinfo=timezone.utc)
-T2 = datetime(2026, 7, 16, 0, 27, 14, tzinfo=timezone.utc)
+T1 = datetime(2026, 7, 16, 0, 27, 13, 340496, tzinfo=UTC)
+T2 = datetime(2026, 7, 16, 0, 27, 14, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

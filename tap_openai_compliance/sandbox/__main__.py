@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tap_openai_compliance.sandbox.data import (
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         api,
         workspace_id=args.workspace_id,
         organization_id=args.organization_id,
-        now=datetime.now(timezone.utc),
+        now=datetime.now(UTC),
         days=args.days,
     )
     with api:

@@ -18,7 +18,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from gzip import compress as gzip_compress
 from gzip import decompress as gzip_decompress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,8 +51,8 @@ def format_timestamp(moment: datetime) -> str:
 def as_utc(moment: datetime) -> datetime:
     """``moment`` in UTC, a naive one being taken as UTC already."""
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def parse_timestamp(text: str) -> datetime | None:

@@ -22,8 +22,8 @@ TAP_FIELDS_SCHEMA: dict[str, t.Any] = {
         "type": ["object", "null"],
         "additionalProperties": True,
         "description": (
-            "Top-level fields of the event that this schema does not declare yet, so that "
-            "targets which only create declared columns keep them."
+            "The event's top-level fields that this schema does not declare (yet), unchanged: "
+            "the record holds each of them here only."
         ),
     },
 }
@@ -35,10 +35,36 @@ def as_records(
     file_id: str,
     end_time: str,
 ) -> Iterator[dict[str, t.Any]]:
-    """Each event, unchanged, with its log file and a copy of the fields not declared."""
+    """Each event as a record of its stream's schema, naming the log file it came from.
+
+    A top-level field the schema declares stays where it is, unchanged; one it does not
+    declare (the API adds fields without notice) moves into ``_sdc_unknown_fields``, unchanged:
+    nothing is lost, a strict target accepts the record, and a stream map finds each field in
+    one place only.
+    """
     for event in events:
         if not declared.issuperset(event):
-            event[UNKNOWN_FIELDS] = {k: v for k, v in event.items() if k not in declared}
+            unknown = [name for name in event if name not in declared]
+            event[UNKNOWN_FIELDS] = {name: event.pop(name) for name in unknown}
         event[LOG_FILE_ID] = file_id
         event[LOG_FILE_END_TIME] = end_time
         yield event
+
+
+NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"
+
+
+def without_nul(value: t.Any) -> t.Any:
+    """``value`` with every U+0000 in its text (keys too) replaced by U+FFFD.
+
+    PostgreSQL's text and jsonb cannot hold U+0000: a file holding one would fail its load at
+    every run until it expires. This is the one change the tap makes to a value
+    (``replace_nul_characters``).
+    """
+    if isinstance(value, str):
+        return value.replace(NUL, REPLACEMENT_CHARACTER)
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value

@@ -184,6 +184,28 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "replace_nul_characters",
+        th.BooleanType,
+        default=True,
+        title="Replace NUL characters",
+        description=(
+            "Replace U+0000 (NUL) in an event's text with U+FFFD, the one change the tap makes "
+            "to a value: PostgreSQL cannot store U+0000 in text or jsonb, so a file holding "
+            "one would fail its load at every run until it expires. false keeps it, for "
+            "targets that can store it."
+        ),
+    ),
+    th.Property(
+        "batch_max_seconds",
+        th.NumberType(exclusive_minimum=0, maximum=24 * 60 * 60),
+        default=60,
+        title="Longest batch",
+        description=(
+            "With batch_config: seconds a batch file gathers whole log files before it is "
+            "sent, if it does not reach batch_config.batch_size records first."
+        ),
+    ),
+    th.Property(
         "on_malformed_line",
         th.StringType(allowed_values=["fail", "reject"]),
         default="fail",
@@ -213,7 +235,7 @@ def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
         # Copy and paste can add spaces or a line break at the ends.
         config["api_key"] = config["api_key"].strip()
     if not config.get("start_date"):
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         config["start_date"] = format_timestamp(now - RETENTION)
 
 
@@ -259,6 +281,14 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
                 f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
                 "2026-01-31T00:00:00Z."
             )
+    if config.get("batch_config") and (
+        config.get("stream_maps") or config.get("flattening_enabled")
+    ):
+        found.append(
+            "Setting 'batch_config' cannot be combined with 'stream_maps' or "
+            "'flattening_enabled': the SDK writes batch files without them, so mapped, hashed "
+            "or flattened fields would land as they came. Use RECORD messages for these."
+        )
     found.extend(_event_type_problems(config))
     return found
 

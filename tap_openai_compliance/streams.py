@@ -20,6 +20,13 @@ from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
+from tap_openai_compliance.batching import (
+    BATCH_DIRECTORY_PREFIX,
+    KEEP_BATCH_FILES,
+    BatchConfigError,
+    BatchFile,
+    local_root,
+)
 from tap_openai_compliance.bookmark import Bookmark
 from tap_openai_compliance.client import RetryPolicy, check_api_response, new_session
 from tap_openai_compliance.download import Downloader
@@ -29,8 +36,14 @@ from tap_openai_compliance.listing import ListingPage, LogFile, LogFilePaginator
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.parsing import MalformedLineError, read_lines
 from tap_openai_compliance.progress import Progress
-from tap_openai_compliance.records import LOG_FILE_END_TIME, TAP_FIELDS_SCHEMA, as_records
+from tap_openai_compliance.records import (
+    LOG_FILE_END_TIME,
+    TAP_FIELDS_SCHEMA,
+    as_records,
+    without_nul,
+)
 from tap_openai_compliance.schemas import event_schema
+from tap_openai_compliance.scratch import run_directory
 from tap_openai_compliance.settings import RETENTION, key_problem
 from tap_openai_compliance.side_streams import REJECTED_LINES
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
@@ -42,6 +55,7 @@ if t.TYPE_CHECKING:
 
     import requests
     from singer_sdk import Tap
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
 
     from tap_openai_compliance.pacing import Pacer
@@ -101,6 +115,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         self._paginator: LogFilePaginator | None = None
         self._workers = int(self.config["max_concurrent_downloads"])
         self._max_line_bytes = int(float(self.config["max_line_size_mib"]) * 2**20)
+        self._replace_nul = bool(self.config["replace_nul_characters"])
         self._retry = RetryPolicy(
             max_tries=int(self.config["max_tries"]),
             initial_wait=float(self.config["retry_initial_wait"]),
@@ -115,6 +130,58 @@ class LogEventsStream(RESTStream[ListingPage]):
     @override
     def get_records(self, context: Context | None) -> Iterator[dict[str, t.Any]]:
         done = self._bookmark()
+        for records in self._synced_files(context, done, lambda: self._save_bookmark(done)):
+            yield from records
+
+    @override
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterator[tuple[BaseBatchFileEncoding, list[str]]]:
+        """Whole log files gathered into batch files; see ``batching``."""
+        self._check_batchable()
+        max_seconds = float(self.config["batch_max_seconds"])
+        done = self._bookmark()
+        root = local_root(batch_config)
+        with run_directory(root, BATCH_DIRECTORY_PREFIX, keep_for=KEEP_BATCH_FILES) as directory:
+            batch: BatchFile | None = None
+            for number, records in enumerate(self._synced_files(context, done, lambda: None)):
+                # Checked as the next file comes: by then the bookmark covers every file so
+                # far, all of them in this batch or earlier ones.
+                if batch is not None and batch.is_full():
+                    yield self._closed(batch, done, batch_config)
+                    batch = None
+                if batch is None:
+                    name = f"{self.name}-{number:06d}"
+                    batch = BatchFile(directory, name, batch_config.batch_size, max_seconds)
+                batch.write(records)
+            if batch is not None:
+                yield self._closed(batch, done, batch_config)
+
+    def _closed(
+        self, batch: BatchFile, done: Bookmark, batch_config: BatchConfig
+    ) -> tuple[BaseBatchFileEncoding, list[str]]:
+        """Close a batch, and cover its files: the SDK writes the STATE after the BATCH."""
+        manifest = [batch.close()]
+        done.save_to(self.stream_state, LOG_FILE_END_TIME)
+        return batch_config.encoding, manifest
+
+    def _check_batchable(self) -> None:
+        """Refuse what batch files would silently skip: deselected fields."""
+        if not all(self.mask.values()):
+            msg = (
+                f"Stream {self.name} has fields deselected, which batch files would still "
+                "hold: with batch_config, select every field (or drop batch_config)."
+            )
+            raise BatchConfigError(msg)
+
+    def _synced_files(
+        self, context: Context | None, done: Bookmark, file_done: Callable[[], None]
+    ) -> Iterator[Iterator[dict[str, t.Any]]]:
+        """The records of each file to sync, a file at a time, in listing order.
+
+        Once the caller has taken every record of a file, ``done`` covers it and
+        ``file_done`` is called.
+        """
         self._warn_if_past_retention(done)
         lookback = datetime.timedelta(minutes=int(self.config["lookback_minutes"]))
         progress = Progress(self.logger, self.name, float(self.config["progress_interval"]))
@@ -122,10 +189,10 @@ class LogEventsStream(RESTStream[ListingPage]):
         in_flight: dict[str, datetime.datetime] = {}
         files = self._files_to_sync(context, done, in_flight, progress)
         for log_file, path in self._downloader().in_order(files, progress.waiting):
-            yield from self._emit_file(log_file, path, progress)
+            yield self._emit_file(log_file, path, progress)
             del in_flight[log_file.id]
             done.complete(log_file, lookback, [*in_flight.values(), *self._listing_position()])
-            self._save_bookmark(done)
+            file_done()
         progress.log(prefix="Finished ")
 
     def _files_to_sync(
@@ -170,7 +237,7 @@ class LogEventsStream(RESTStream[ListingPage]):
             yield record
             if record_count % PROGRESS_CHECK_EVERY == 0:
                 progress.log_if_due(records_in_file=record_count)
-        fetched_at = datetime.datetime.fromtimestamp(saved.st_mtime, datetime.timezone.utc)
+        fetched_at = datetime.datetime.fromtimestamp(saved.st_mtime, datetime.UTC)
         self._write_log_file_row(log_file, record_count, fetched_at)
         progress.file_done(log_file, saved.st_size, record_count)
 
@@ -181,7 +248,11 @@ class LogEventsStream(RESTStream[ListingPage]):
             if (problem := line.problem or _missing_key(line.events)) is not None:
                 self._set_aside(log_file, line, problem)
                 continue
-            yield from as_records(line.events, self._declared_fields, log_file.id, end_time)
+            events = line.events
+            # JSON can only hold NUL escaped: lines without the escape skip the walk.
+            if self._replace_nul and b"\\u0000" in line.raw:
+                events = [without_nul(event) for event in events]
+            yield from as_records(events, self._declared_fields, log_file.id, end_time)
 
     def _set_aside(self, log_file: LogFile, line: Line, problem: str) -> None:
         """Send a line that cannot be loaded to ``rejected_lines``, or stop the sync there."""
@@ -193,7 +264,7 @@ class LogEventsStream(RESTStream[ListingPage]):
                     "line_number": line.number,
                     "event_type": self.event_type,
                     "log_file_end_time": format_timestamp(log_file.end_time),
-                    "raw_line": line.text(),
+                    "raw_line": without_nul(line.text()) if self._replace_nul else line.text(),
                     "error": problem,
                 }
             )
@@ -255,7 +326,7 @@ class LogEventsStream(RESTStream[ListingPage]):
 
     def _warn_if_past_retention(self, start: Bookmark) -> None:
         """Say so when a sync starts further back than the API keeps log files."""
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         if start.done_since >= now - RETENTION - RETENTION_MARGIN:
             return
         self.logger.warning(
@@ -394,7 +465,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         maps = [(stream_map.transform, stream_map.stream_alias) for stream_map in self.stream_maps]
         write_record = writer.write_record
         now = datetime.datetime.now
-        utc = datetime.timezone.utc
+        utc = datetime.UTC
 
         def write(record: dict[str, t.Any]) -> None:
             time_extracted = now(utc)

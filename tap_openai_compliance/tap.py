@@ -39,9 +39,8 @@ class TapOpenAICompliance(Tap):
     name = "tap-openai-compliance"
     config_jsonschema = settings.CONFIG_SCHEMA
     message_writer_class = MessageWriter
-    # No BATCH: a bookmark is saved as each file completes, which is only safe when its
-    # records were written as messages, not into a batch file the target has not seen yet.
     capabilities: t.ClassVar[list[t.Any]] = [
+        PluginCapabilities.BATCH,
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,

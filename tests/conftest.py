@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,7 @@ from tap_openai_compliance.sandbox.data import make_event
 API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
 WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"
-FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -82,9 +82,11 @@ def events_of(api: FakeComplianceAPI, file_ids: t.Iterable[str]) -> list[dict[st
 FILE_FIELDS = ("_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields")
 
 
-def without_file_fields(record: dict) -> dict:
-    """The event as the API served it: the record minus the tap's own fields."""
-    return {k: v for k, v in record.items() if k not in FILE_FIELDS}
+def as_served(record: dict) -> dict:
+    """The event as the API served it: the record without the tap's own fields, and with the
+    fields its schema does not declare back at the top level."""
+    event = {k: v for k, v in record.items() if k not in FILE_FIELDS}
+    return {**event, **(record.get("_sdc_unknown_fields") or {})}
 
 
 def files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]) -> set[str]:

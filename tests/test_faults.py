@@ -25,10 +25,10 @@ from tests.conftest import (
     FIRST_END_TIME,
     WORKSPACE_ID,
     add_files,
+    as_served,
     events_of,
     files_covered_by,
     hourly,
-    without_file_fields,
 )
 from tests.conftest import tap_config as base_config
 from tests.tap_runner import TapRun, run_tap, run_tap_until
@@ -45,7 +45,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
 def assert_synced_exactly(run: TapRun, api: FakeComplianceAPI, file_ids: list[str]) -> None:
     """The run succeeded and emitted every event of the files once, unchanged, in order."""
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
 
 
 def file_of(call: RequestRecord) -> str:
@@ -404,9 +404,7 @@ def test_rejected_lines_go_whole_to_their_own_stream_with_file_line_text_and_err
 
     assert run.returncode == 0, run.stderr
     assert [r["event_id"] for r in run.records("auth_log")] == ["a1", "g1", "g2", "g3", "g4", "c1"]
-    loaded = [
-        without_file_fields(r) for r in run.records("auth_log") if r["_sdc_log_file_id"] == mixed
-    ]
+    loaded = [as_served(r) for r in run.records("auth_log") if r["_sdc_log_file_id"] == mixed]
     assert loaded == [
         good[0],
         good[1],

@@ -27,10 +27,10 @@ from tests.conftest import (
     FIRST_END_TIME,
     WORKSPACE_ID,
     add_files,
+    as_served,
     events_of,
     files_covered_by,
     hourly,
-    without_file_fields,
 )
 from tests.conftest import tap_config as base_config
 from tests.tap_runner import TAP, TapRun, run_tap, run_tap_until, write_inputs
@@ -87,7 +87,7 @@ def test_a_file_published_late_within_the_lookback_is_synced_by_the_next_run_exa
     api.clear_requests()
     third = run_tap(tmp_path, config, second.last_state)
 
-    assert [without_file_fields(r) for r in second.events()] == events_of(api, [late])
+    assert [as_served(r) for r in second.events()] == events_of(api, [late])
     assert third.events() == []
     assert api.download_calls() == []
     assert late in bookmark_of(third)["log_files_done"]
@@ -163,7 +163,7 @@ def test_state_of_the_release_before_the_window_resumes_and_is_written_anew(api,
     run = run_tap(tmp_path, tap_config(api), old)
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids[2:])
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids[2:])
     assert {call.path.rsplit("/", 1)[-1] for call in api.download_calls()} == {file_ids[2]}
     assert "log_files_at_bookmark" not in bookmark_of(run)
     assert files_covered_by(bookmark_of(run), api, file_ids) == set(file_ids)
@@ -184,7 +184,7 @@ def test_a_body_running_past_its_listed_size_is_cut_off_and_fetched_again(api, t
     run = run_tap(tmp_path, tap_config(api), measure_memory=True)
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
     assert f"runs past the {api.log_file(file_ids[1]).size} bytes listed" in run.stderr
     assert run.peak_rss_mib < FLAT_MEMORY_MIB
 
@@ -206,7 +206,7 @@ def test_an_answer_of_a_gigabyte_is_read_no_further_than_needed(api, tmp_path, t
     run = run_tap(tmp_path, tap_config(api), measure_memory=True)
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
     assert says in run.stderr
     assert run.peak_rss_mib < FLAT_MEMORY_MIB
 
@@ -220,7 +220,7 @@ def test_files_listed_without_size_are_checked_against_content_length_with_one_w
         run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
     assert [file_id for file_id in file_ids if f"log file {file_id} failed" in run.stderr] == [
         file_ids[1]
     ]
@@ -263,7 +263,7 @@ def test_an_unusable_retry_after_counts_as_absent(api, tmp_path, retry_after):
     run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 0, run.stderr
-    assert [without_file_fields(r) for r in run.events()] == events_of(api, file_ids)
+    assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
     assert "; try 2 of 6 in 0.0" in run.stderr
 
 
@@ -347,7 +347,7 @@ def test_integers_arrive_exact_and_what_cannot_be_written_as_json_is_rejected(ap
     run = run_tap(tmp_path, tap_config(api, on_malformed_line="reject"))
 
     assert run.returncode == 0, run.stderr
-    big, emoji = run.records("auth_log")
+    big, emoji = (as_served(record) for record in run.records("auth_log"))
     assert (big["n"], big["m"]) == (2**64, -(2**63) - 1)
     assert '"n":18446744073709551616' in run.stdout
     assert emoji["s"] == "\N{GRINNING FACE}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -33,6 +34,7 @@ from tap_openai_compliance.sandbox import (
     build_demo_dataset,
     make_event,
 )
+from tests.conftest import as_served
 from tests.postgres import PostgresCluster, throwaway_cluster
 
 if t.TYPE_CHECKING:
@@ -63,9 +65,16 @@ def meltano_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A .meltano directory outside the work tree, with the plugins the tests run installed."""
     home = tmp_path_factory.mktemp("meltano-home")
     env = meltano_env(home, home / "install.db")
-    # Inherited plugins share their parent's virtualenv: these three are all there is.
+    # Inherited plugins share their parent's virtualenv: these four are all there is.
     installed = subprocess.run(
-        [MELTANO, "install", "tap-openai-compliance", "target-postgres", "target-jsonl"],
+        [
+            MELTANO,
+            "install",
+            "tap-openai-compliance",
+            "target-postgres",
+            "target-jsonl",
+            "target-csv",
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -95,7 +104,7 @@ def meltano_env(home: Path, database: Path, **extra: str) -> dict[str, str]:
 def sandbox() -> Iterator[FakeComplianceAPI]:
     """The sandbox's demo dataset (three days of every type), served in this process."""
     with FakeComplianceAPI(api_key=DEMO_API_KEY) as api:
-        build_demo_dataset(api, now=datetime.now(timezone.utc))
+        build_demo_dataset(api, now=datetime.now(UTC))
         yield api
 
 
@@ -225,6 +234,7 @@ def project(
         TARGET_POSTGRES_DATABASE=postgres.dbname,
         TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
         TARGET_JSONL_DESTINATION_PATH=str(jsonl_dir),
+        TARGET_CSV_OUTPUT_PATH=str(tmp_path / "csv"),
     )
     return Project(env, postgres, schema, jsonl_dir, logs)
 
@@ -285,7 +295,7 @@ def as_loaded(value: t.Any, sql_type: str) -> t.Any:
     if value is not None and sql_type.startswith("timestamp"):
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         # target-postgres stores UTC date-times without a zone.
-        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+        return moment.astimezone(UTC).replace(tzinfo=None)
     return value
 
 
@@ -334,7 +344,6 @@ def test_meltano_yml_declares_what_the_tap_advertises():
     declared = {setting["name"]: setting for setting in extractor["settings"]}
 
     assert set(extractor["capabilities"]) == set(advertised["capabilities"])
-    assert "batch" not in extractor["capabilities"]
     # Every setting of the tap's own; of the SDK's built-in ones, those worth showing.
     every_setting = set(advertised["settings"]["properties"])
     built_in = {*STREAM_MAPS_CONFIG["properties"], *FLATTENING_CONFIG["properties"]}
@@ -455,14 +464,25 @@ def test_the_first_sync_into_jsonl_writes_every_served_event(project, sandbox):
         path = project.jsonl_dir / f"{stream_name(event_type)}.jsonl"
         records = [json.loads(line) for line in path.read_text().splitlines()]
         # Files are appended to as events come, repeats included: readers dedupe on event_id.
-        assert [{k: v for k, v in r.items() if k not in TAP_FIELDS} for r in records] == (
-            served_events(sandbox, event_type)
-        )
-        with_unknown = [r for r in records if UNKNOWN_FIELD in r]
-        assert with_unknown
-        assert all(
-            r["_sdc_unknown_fields"][UNKNOWN_FIELD] == r[UNKNOWN_FIELD] for r in with_unknown
-        )
+        assert [as_served(record) for record in records] == served_events(sandbox, event_type)
+        # A field the schema does not declare is in _sdc_unknown_fields only.
+        assert any(UNKNOWN_FIELD in (r.get("_sdc_unknown_fields") or {}) for r in records)
+        assert not any(UNKNOWN_FIELD in record for record in records)
+
+
+def test_every_stream_loads_into_target_csv_whose_columns_are_the_schema(project, sandbox):
+    project.run("sync-csv")
+
+    for event_type in KNOWN_EVENT_TYPES:
+        path = project.jsonl_dir.parent / "csv" / f"{stream_name(event_type)}.csv"
+        with path.open(newline="") as file:
+            rows = list(csv.DictReader(file))
+        served = served_events(sandbox, event_type)
+        assert [row["event_id"] for row in rows] == [event["event_id"] for event in served]
+        # target-csv writes a nested object as Python's repr of it.
+        assert any(f"'{UNKNOWN_FIELD}'" in row["_sdc_unknown_fields"] for row in rows), event_type
+    with (project.jsonl_dir.parent / "csv" / "log_files.csv").open(newline="") as file:
+        assert {row["id"] for row in csv.DictReader(file)} == {f.id for f in sandbox.log_files()}
 
 
 def sandbox_emails(api: FakeComplianceAPI) -> set[str]:
@@ -474,9 +494,53 @@ def sandbox_emails(api: FakeComplianceAPI) -> set[str]:
     return found
 
 
-def test_the_masked_extractor_loads_no_email_and_no_message_content(project, sandbox):
+# What people wrote, by where the known event types carry it.
+MESSAGE_TEXT: dict[str, list[tuple[str, ...]]] = {
+    "CONVERSATION_MESSAGE": [("message", "content"), ("conversation", "title")],
+    "CODEX_LOG": [("event_details", "prompt_text"), ("event_details", "response_text")],
+    "CHATGPT_PLUGIN_SPREADSHEET": [
+        ("event_details", "prompt_text"),
+        ("event_details", "response_text"),
+    ],
+    "CUSTOM_AGENTS_LOG": [
+        ("event_details", "text"),
+        ("event_details", "invoker", "user_message_text"),
+    ],
+    "APP_LOG": [("input", "query"), ("output",)],
+}
+
+
+def message_texts(api: FakeComplianceAPI) -> set[str]:
+    """Every sentence of message text the sandbox serves (ids and names aside)."""
+    found: set[str] = set()
+
+    def strings(value: t.Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict | list):
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from strings(item)
+
+    for event_type, paths in MESSAGE_TEXT.items():
+        for event in served_events(api, event_type):
+            for path in paths:
+                value: t.Any = event
+                for key in path:
+                    value = value.get(key) if isinstance(value, dict) else None
+                found.update(text for text in strings(value) if len(text.split()) >= 3)
+    return found
+
+
+def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(project, sandbox):
+    # A field no schema declares yet, holding an email and text: it must not leak either.
+    leaky = next(iter(distinct_events(sandbox, "AUTH_LOG").values()))
+    leaky = {**leaky, "event_id": "leaky-0001", "reviewer": "leak.check@example.com"}
+    leaky["annotation"] = "a sentence somebody wrote about this login"
+    add_newer_files(sandbox, "AUTH_LOG", 1, repeat=leaky)
     emails = sandbox_emails(sandbox)
-    assert len(emails) > 3
+    texts = message_texts(sandbox) | {leaky["annotation"]}
+    assert "leak.check@example.com" in emails
+    assert len(texts) > 10
 
     project.run(
         "tap-openai-compliance--masked",
@@ -492,6 +556,7 @@ def test_the_masked_extractor_loads_no_email_and_no_message_content(project, san
             )
             dump = "\n".join(row["row"] for row in conn.execute(query))
             assert not [email for email in emails if email in dump], table
+            assert not [text for text in texts if json.dumps(text)[1:-1] in dump], table
     for event_type in KNOWN_EVENT_TYPES:
         rows = project.rows_by_id(stream_name(event_type))
         events = distinct_events(sandbox, event_type)
@@ -503,6 +568,7 @@ def test_the_masked_extractor_loads_no_email_and_no_message_content(project, san
     messages = project.rows("conversation_message")
     assert all("content" not in row["message"] for row in messages)
     assert all(row["message"]["id"] and row["message"]["author"] for row in messages)
+    assert "_sdc_unknown_fields" not in project.column_types("auth_log")
 
 
 def test_two_pipelines_in_parallel_keep_their_own_state_and_load_everything_once(project, sandbox):
@@ -540,3 +606,99 @@ def test_two_pipelines_in_parallel_keep_their_own_state_and_load_everything_once
 
     assert sandbox.download_calls() == []
     assert_everything_loaded_once(project, sandbox)
+
+
+# Columns target-postgres adds of its own; a BATCH load leaves them NULL.
+TARGET_METADATA = re.compile(
+    r"^_sdc_(extracted|received|batched|deleted)_at$|^_sdc_(sequence|table_version|sync_started_at)$"
+)
+
+
+def data_rows(project: Project, table: str) -> dict[str, dict[str, t.Any]]:
+    """A table's rows by event_id, without the target's own metadata columns."""
+    return {
+        event_id: {name: value for name, value in row.items() if not TARGET_METADATA.match(name)}
+        for event_id, row in project.rows_by_id(table).items()
+    }
+
+
+def test_batch_messages_load_the_same_rows_as_record_messages(project, sandbox):
+    started = time.time()
+    batch_project = dataclasses.replace(project, schema=f"{project.schema[:55]}_batch")
+
+    project.run("sync-postgres")
+    project.run(
+        "sync-postgres-batch",
+        env={"TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": batch_project.schema},
+    )
+
+    batch_dirs = [
+        path
+        for path in (PROJECT_ROOT / "output" / "batches").glob("batches-tap-openai-compliance-*")
+        if path.is_dir() and path.stat().st_mtime >= started - 1
+    ]
+    try:
+        assert batch_dirs, "the batch files go to output/batches/ as meltano.yml says"
+        for table in STREAMS:
+            assert data_rows(batch_project, table) == data_rows(project, table), table
+        # A BATCH load skips the target's per-record metadata.
+        assert all(row["_sdc_batched_at"] is None for row in batch_project.rows("auth_log"))
+        state = project.state("sandbox:tap-openai-compliance--batch-to-target-postgres")
+        assert set(state["singer_state"]["bookmarks"]) >= set(STREAMS)
+    finally:
+        for path in batch_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+            path.with_suffix(".lock").unlink(missing_ok=True)
+
+
+def test_a_nul_character_lands_replaced_instead_of_blocking_the_load(project, sandbox):
+    event = make_event(
+        "AUTH_LOG",
+        principal_id=DEMO_WORKSPACE_ID,
+        timestamp=datetime.now(UTC),
+        rng=random.Random(9),
+    )
+    event["actor"] = {
+        "type": "ACCOUNT_USER",
+        "user_email": "nul\x00user@example.com",
+        "nested": {"deeper": ["a\x00b"]},
+    }
+    (file_id,) = add_newer_files(sandbox, "AUTH_LOG", 1, repeat=event)
+
+    project.run("sync-postgres")
+
+    row = project.rows_by_id("auth_log")[event["event_id"]]
+    assert row["actor"] == {
+        "type": "ACCOUNT_USER",
+        "user_email": "nul\ufffduser@example.com",
+        "nested": {"deeper": ["a\ufffdb"]},
+    }
+    assert row["_sdc_log_file_id"] == file_id
+    assert_everything_loaded_once(project, sandbox)
+
+
+def docs_sql_examples() -> list[str]:
+    """The SQL examples of docs/loading.md."""
+    text = (PROJECT_ROOT / "docs" / "loading.md").read_text()
+    return re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
+
+
+def test_the_docs_sql_examples_run_on_what_meltano_yml_loads(project, sandbox):
+    examples = docs_sql_examples()
+    assert len(examples) >= 4
+    event = next(iter(distinct_events(sandbox, "AUDIT_LOG").values()))
+    add_newer_files(
+        sandbox, "AUDIT_LOG", 1, repeat={**event, "event_id": "no-actor", "actor": None}
+    )
+
+    project.run("sync-postgres")
+
+    with project.connect() as conn:
+        results = [
+            conn.execute(example.replace("openai_compliance.", f"{project.schema}.")).fetchall()
+            for example in examples
+        ]
+    assert all(results), "each example finds rows in the sandbox's data"
+    found = dict(zip(examples, results, strict=True))
+    no_actor = next(rows for example, rows in found.items() if "actor IS NULL" in example)
+    assert [row["event_id"] for row in no_actor] == ["no-actor"]

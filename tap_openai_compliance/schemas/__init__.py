@@ -27,7 +27,11 @@ def _type_specific_files() -> frozenset[str]:
 
 
 def event_schema(event_type: str) -> dict[str, Any]:
-    """A fresh JSON Schema of an event type: the envelope plus the type's own properties."""
+    """A fresh JSON Schema of an event type: the envelope plus the type's own properties.
+
+    Nested objects keep fields they do not declare; at the top level a record holds only
+    declared properties (see ``records.as_records``).
+    """
     envelope = _load(_ENVELOPE_FILE)
     file_name = f"{event_type.lower()}.json"
     own = _load(file_name)["properties"] if file_name in _type_specific_files() else {}

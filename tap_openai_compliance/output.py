@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
 import sys
 import typing as t
 import weakref
 
-from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
 from singer_sdk.singerlib.encoding.base import SingerMessageType
 from typing_extensions import override
 
 if t.TYPE_CHECKING:
-    import datetime
-
     from singer_sdk.singerlib.encoding.simple import Message
 
 BUFFER_BYTES = 64 * 1024
@@ -35,6 +34,9 @@ class MessageWriter(MsgSpecWriter):
     def __init__(self) -> None:
         super().__init__()
         self._buffer = bytearray()
+        self._record_start: dict[str, bytes] = {}
+        self._time_extracted: datetime.datetime | None = None
+        self._record_end = b""
         _writers.add(self)
 
     @override
@@ -53,12 +55,26 @@ class MessageWriter(MsgSpecWriter):
     def write_record(
         self, stream: str, record: dict[str, t.Any], time_extracted: datetime.datetime
     ) -> None:
-        """A RECORD message, the same line ``write_message`` writes, without its message object."""
-        self._buffer += serialize_jsonl(
-            {"type": "RECORD", "stream": stream, "record": record, "time_extracted": time_extracted}
-        )
-        if len(self._buffer) >= BUFFER_BYTES:
+        """A RECORD message, the same line ``write_message`` writes, without its message object.
+
+        Only the record is encoded: the line's start and end are encoded once per stream and
+        per ``time_extracted``, straight into the buffer.
+        """
+        buffer = self._buffer
+        buffer += self._record_start.get(stream) or self._start_of(stream)
+        encoder.encode_into(record, buffer, -1)
+        if time_extracted is not self._time_extracted:
+            self._time_extracted = time_extracted
+            self._record_end = b',"time_extracted":' + encoder.encode(time_extracted) + b"}\n"
+        buffer += self._record_end
+        if len(buffer) >= BUFFER_BYTES:
             self.flush()
+
+    def _start_of(self, stream: str) -> bytes:
+        """How a RECORD line of ``stream`` starts, up to its record."""
+        start = b'{"type":"RECORD","stream":' + encoder.encode(stream) + b',"record":'
+        self._record_start[stream] = start
+        return start
 
     def write_state(self, value: dict[str, t.Any]) -> None:
         """A STATE message, written out at once with every record before it."""
@@ -69,8 +85,13 @@ class MessageWriter(MsgSpecWriter):
         """Write out what the buffer holds."""
         if self._buffer:
             # Emptied first: a write that fails (a target gone) is not tried again at exit.
-            pending, self._buffer = self._buffer, bytearray()
-            sys.stdout.buffer.write(pending)
+            pending, self._buffer = memoryview(self._buffer), bytearray()
+            out = sys.stdout.buffer
+            # Under PYTHONUNBUFFERED this is a raw file, whose write may take only part of
+            # what it is given (a signal arriving mid-write): what it did not take is written
+            # again, never dropped.
+            while pending:
+                pending = pending[out.write(pending) or 0 :]
         sys.stdout.flush()
 
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import typing as t
 
-if t.TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
 LOG_FILE_ID = "_sdc_log_file_id"
 LOG_FILE_END_TIME = "_sdc_log_file_end_time"
 UNKNOWN_FIELDS = "_sdc_unknown_fields"
@@ -29,26 +26,22 @@ TAP_FIELDS_SCHEMA: dict[str, t.Any] = {
 }
 
 
-def as_records(
-    events: Iterable[dict[str, t.Any]],
-    declared: frozenset[str],
-    file_id: str,
-    end_time: str,
-) -> Iterator[dict[str, t.Any]]:
-    """Each event as a record of its stream's schema, naming the log file it came from.
+def as_record(
+    event: dict[str, t.Any], declared: frozenset[str], file_id: str, end_time: str
+) -> dict[str, t.Any]:
+    """An event as a record of its stream's schema, naming the log file it came from.
 
     A top-level field the schema declares stays where it is, unchanged; one it does not
     declare (the API adds fields without notice) moves into ``_sdc_unknown_fields``, unchanged:
     nothing is lost, a strict target accepts the record, and a stream map finds each field in
     one place only.
     """
-    for event in events:
-        if not declared.issuperset(event):
-            unknown = [name for name in event if name not in declared]
-            event[UNKNOWN_FIELDS] = {name: event.pop(name) for name in unknown}
-        event[LOG_FILE_ID] = file_id
-        event[LOG_FILE_END_TIME] = end_time
-        yield event
+    if not declared.issuperset(event):
+        unknown = [name for name in event if name not in declared]
+        event[UNKNOWN_FIELDS] = {name: event.pop(name) for name in unknown}
+    event[LOG_FILE_ID] = file_id
+    event[LOG_FILE_END_TIME] = end_time
+    return event
 
 
 NUL, REPLACEMENT_CHARACTER = "\x00", "\ufffd"

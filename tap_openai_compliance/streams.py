@@ -16,6 +16,7 @@ import typing as t
 
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import StateMessage
 from singer_sdk.streams import RESTStream
 from typing_extensions import override
@@ -39,7 +40,7 @@ from tap_openai_compliance.progress import Progress
 from tap_openai_compliance.records import (
     LOG_FILE_END_TIME,
     TAP_FIELDS_SCHEMA,
-    as_records,
+    as_record,
     without_nul,
 )
 from tap_openai_compliance.schemas import event_schema
@@ -57,6 +58,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
+    from singer_sdk.mapper import StreamMap
 
     from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.parsing import Line
@@ -113,6 +115,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         self._message_writer = tap.message_writer
         self._pacer = pacer
         self._paginator: LogFilePaginator | None = None
+        self._extracted_at = datetime.datetime.now(datetime.UTC)
         self._workers = int(self.config["max_concurrent_downloads"])
         self._max_line_bytes = int(float(self.config["max_line_size_mib"]) * 2**20)
         self._replace_nul = bool(self.config["replace_nul_characters"])
@@ -230,29 +233,29 @@ class LogEventsStream(RESTStream[ListingPage]):
     def _emit_file(
         self, log_file: LogFile, path: Path, progress: Progress
     ) -> Iterator[dict[str, t.Any]]:
-        """Emit one verified file: its records, then its ``log_files`` row."""
-        saved = path.stat()
-        record_count = 0
-        for record_count, record in enumerate(self._records_of(log_file, path), start=1):
-            yield record
-            if record_count % PROGRESS_CHECK_EVERY == 0:
-                progress.log_if_due(records_in_file=record_count)
-        fetched_at = datetime.datetime.fromtimestamp(saved.st_mtime, datetime.UTC)
-        self._write_log_file_row(log_file, record_count, fetched_at)
-        progress.file_done(log_file, saved.st_size, record_count)
+        """Emit one verified file: its events as records, then its ``log_files`` row.
 
-    def _records_of(self, log_file: LogFile, path: Path) -> Iterator[dict[str, t.Any]]:
-        """The events of one verified file as records; a line that cannot be loaded is set aside."""
+        A line that cannot be loaded is set aside (``_set_aside``).
+        """
+        saved = path.stat()
+        # Each file's records were extracted together: when its download was verified.
+        self._extracted_at = datetime.datetime.fromtimestamp(saved.st_mtime, datetime.UTC)
         end_time = format_timestamp(log_file.end_time)
+        declared, file_id, replace_nul = self._declared_fields, log_file.id, self._replace_nul
+        record_count = 0
         for line in read_lines(path, self._max_line_bytes):
             if (problem := line.problem or _missing_key(line.events)) is not None:
                 self._set_aside(log_file, line, problem)
                 continue
-            events = line.events
             # JSON can only hold NUL escaped: lines without the escape skip the walk.
-            if self._replace_nul and b"\\u0000" in line.raw:
-                events = [without_nul(event) for event in events]
-            yield from as_records(events, self._declared_fields, log_file.id, end_time)
+            nul = replace_nul and b"\\u0000" in line.raw
+            for event in line.events:
+                yield as_record(without_nul(event) if nul else event, declared, file_id, end_time)
+                record_count += 1
+                if record_count % PROGRESS_CHECK_EVERY == 0:
+                    progress.log_if_due(records_in_file=record_count)
+        self._write_log_file_row(log_file, record_count, self._extracted_at)
+        progress.file_done(log_file, saved.st_size, record_count)
 
     def _set_aside(self, log_file: LogFile, line: Line, problem: str) -> None:
         """Send a line that cannot be loaded to ``rejected_lines``, or stop the sync there."""
@@ -462,19 +465,26 @@ class LogEventsStream(RESTStream[ListingPage]):
         writer = self._message_writer
         if not (all(self.mask.values()) and isinstance(writer, MessageWriter)):
             return super()._write_record_message
-        maps = [(stream_map.transform, stream_map.stream_alias) for stream_map in self.stream_maps]
         write_record = writer.write_record
-        now = datetime.datetime.now
-        utc = datetime.UTC
+        (only_map, *other_maps) = self.stream_maps
+        if not other_maps and _keeps_records_as_they_are(only_map):
+            alias = only_map.stream_alias
+            return lambda record: write_record(alias, record, self._extracted_at)
+        maps = [(stream_map.transform, stream_map.stream_alias) for stream_map in self.stream_maps]
 
         def write(record: dict[str, t.Any]) -> None:
-            time_extracted = now(utc)
+            time_extracted = self._extracted_at
             for transform, alias in maps:
                 mapped = transform(record)
                 if mapped is not None:
                     write_record(alias, mapped, time_extracted)
 
         return write
+
+
+def _keeps_records_as_they_are(stream_map: StreamMap) -> bool:
+    """Whether a stream map would hand each record back unchanged (no alias is a change)."""
+    return isinstance(stream_map, SameRecordTransform) and not stream_map.flattening_enabled
 
 
 def _missing_key(events: list[dict[str, t.Any]]) -> str | None:

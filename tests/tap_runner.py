@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import typing as t
 from pathlib import Path
@@ -160,7 +161,15 @@ def run_tap_until(
     before_signal()
     signalled = time.monotonic()
     process.send_signal(sig)
-    rest, stderr = process.communicate(timeout=timeout)
+    # Not communicate(): it reads the pipe underneath the lines already buffered in
+    # process.stdout, which would drop them.
+    stderr_lines: list[str] = []
+    reader = threading.Thread(target=lambda: stderr_lines.extend(process.stderr or ()))
+    reader.start()
+    rest = process.stdout.read()
+    process.wait(timeout=timeout)
+    reader.join(timeout)
+    stderr = "".join(stderr_lines)
     seconds_to_exit = time.monotonic() - signalled
     # What reached the pipe before the signal is what an orchestrator would have read too.
     stdout = "".join(lines) + rest

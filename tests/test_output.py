@@ -53,3 +53,32 @@ def test_a_full_buffer_goes_out_without_waiting_for_a_state(capsysbinary):
     written = capsysbinary.readouterr().out
     assert len(written) >= BUFFER_BYTES
     assert written.endswith(b"\n")
+
+
+class ShortWrites:
+    """A raw stdout, as PYTHONUNBUFFERED makes it, whose writes take at most 1,000 bytes."""
+
+    def __init__(self) -> None:
+        self.buffer = self
+        self.written = bytearray()
+
+    def write(self, data: memoryview) -> int:
+        self.written += data[:1000]
+        return min(len(data), 1000)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_what_a_raw_stdout_does_not_take_at_once_is_written_again(monkeypatch):
+    stdout = ShortWrites()
+    monkeypatch.setattr("sys.stdout", stdout)
+    writer = MessageWriter()
+
+    for _ in range(100):
+        writer.write_record("auth_log", RECORD, EXTRACTED)
+    writer.write_message(StateMessage(value={"bookmarks": {}}))
+
+    lines = bytes(stdout.written).splitlines()
+    assert len(lines) == 101
+    assert lines[-1] == b'{"type":"STATE","value":{"bookmarks":{}}}'

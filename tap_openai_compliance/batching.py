@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 from singer_sdk.contrib.msgspec import serialize_jsonl
 
 from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.scratch import DiskError
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -44,10 +45,11 @@ def local_root(batch_config: BatchConfig) -> Path:
     root = batch_config.storage.root
     parts = urlsplit(root)
     if parts.scheme not in ("", "file") or batch_config.encoding.format != "jsonl":
+        # The root is not quoted whole: a storage URL can hold credentials.
         msg = (
             "Setting 'batch_config' must write gzip JSON Lines files to a local directory "
-            f"(encoding.format 'jsonl', storage.root 'file:///...'), not {root!r} in "
-            f"{batch_config.encoding.format!r}."
+            f"(encoding.format 'jsonl', storage.root 'file:///...'), not {parts.scheme}:// "
+            f"files in {batch_config.encoding.format!r}."
         )
         raise BatchConfigError(msg)
     path = Path(unquote(parts.path) if parts.scheme else root).expanduser()
@@ -76,9 +78,12 @@ class BatchFile:
 
     def write(self, records: Iterable[dict[str, t.Any]]) -> None:
         """Add a log file's records."""
-        for record in records:
-            self._file.write(serialize_jsonl(record))
-            self.records += 1
+        try:
+            for record in records:
+                self._file.write(serialize_jsonl(record))
+                self.records += 1
+        except OSError as exc:
+            raise self._disk_error(exc) from None
 
     def is_full(self) -> bool:
         """Whether the batch holds enough records, or has been open long enough."""
@@ -86,5 +91,15 @@ class BatchFile:
 
     def close(self) -> str:
         """Finish the file; its URL, for the BATCH message's manifest."""
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise self._disk_error(exc) from None
         return self.path.as_uri()
+
+    def _disk_error(self, exc: OSError) -> DiskError:
+        """Say what the disk refused, where, and what to change."""
+        return DiskError(
+            f"Cannot write batch file {self.path} ({exc.strerror}): free space there, or point "
+            "batch_config.storage.root at a directory on a larger disk."
+        )

@@ -108,7 +108,8 @@ class Pacer:
         if remaining < 1:
             self._pause(now, reset)
             return
-        self._from_headers = remaining / reset if reset > 0 else None
+        # However few calls are left, none waits longer than the longest pause.
+        self._from_headers = max(remaining / reset, 1 / self._max_pause) if reset > 0 else None
 
     def _pause(self, now: float, seconds: float) -> None:
         """Hold every caller for ``seconds``."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+import subprocess
 import typing as t
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +102,15 @@ def files_covered_by(bookmark: dict, api: FakeComplianceAPI, file_ids: list[str]
         if end_time < since or file_id in done:
             covered.add(file_id)
     return covered
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> t.Iterator[Path]:
+    """A 2 MiB filesystem of its own (tmpfs: the tests run as root, as CI does)."""
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=True)

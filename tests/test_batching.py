@@ -15,7 +15,15 @@ from singer_sdk.helpers._batch import BatchConfig
 
 from tap_openai_compliance.batching import BatchConfigError, BatchFile, local_root
 from tap_openai_compliance.sandbox import Fault
-from tests.conftest import add_files, events_of, files_covered_by, hourly, tap_config
+from tests.conftest import (
+    FIRST_END_TIME,
+    WORKSPACE_ID,
+    add_files,
+    events_of,
+    files_covered_by,
+    hourly,
+    tap_config,
+)
 from tests.tap_runner import run_tap, run_tap_until
 
 if t.TYPE_CHECKING:
@@ -185,3 +193,24 @@ def test_a_batch_is_full_at_its_size_or_its_age(tmp_path):
     url = batch.close()
 
     assert batch_records(url) == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_a_full_disk_under_the_batch_root_stops_the_sync_in_one_plain_line(
+    api, tmp_path, small_disk
+):
+    # Random hex, which gzip shrinks to half at best: 5 MB of it, on a 2 MiB disk.
+    events = [{"event_id": f"e{n}", "pad": os.urandom(64).hex()} for n in range(40_000)]
+    api.add_log_file("workspaces", WORKSPACE_ID, "AUTH_LOG", events, FIRST_END_TIME)
+    config = tap_config(
+        api,
+        event_types=["AUTH_LOG"],
+        batch_config=batch_config(small_disk, batch_size=100_000),
+    )
+
+    run = run_tap(tmp_path, config)
+
+    assert run.returncode == 1
+    (line,) = run.errors()
+    assert f"Cannot write batch file {small_disk}/" in line
+    assert "batch_config.storage.root" in line
+    assert "Traceback" not in run.stderr

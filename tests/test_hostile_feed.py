@@ -35,9 +35,6 @@ from tests.conftest import (
 from tests.conftest import tap_config as base_config
 from tests.tap_runner import TAP, TapRun, run_tap, run_tap_until, write_inputs
 
-if t.TYPE_CHECKING:
-    from collections.abc import Iterator
-
 # Far more than the tap needs, far less than the inputs below would take if read whole.
 FLAT_MEMORY_MIB = 200
 GIB = 2**30
@@ -455,18 +452,6 @@ def test_a_damaged_gzip_body_whose_checksum_matches_stops_the_sync_naming_the_fi
     (row,) = rejected.records("rejected_lines")
     assert row["log_file_id"] == damaged
     assert "gzip compression is damaged" in row["error"]
-
-
-@pytest.fixture
-def small_disk(tmp_path) -> Iterator[Path]:
-    """A 2 MiB filesystem of its own (tmpfs: the tests run as root, as CI does)."""
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], check=True)
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
 
 def test_a_full_disk_stops_the_sync_naming_the_directory_and_what_to_change(

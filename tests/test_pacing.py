@@ -157,3 +157,14 @@ def test_retry_after_as_an_http_date():
 
     assert 28 <= (retry_after(answer(429, Retry_After=later)) or 0) <= 30
     assert retry_after(answer(429, Retry_After=earlier)) == 0.0
+
+
+def test_however_few_calls_a_header_says_are_left_none_waits_past_the_longest_pause():
+    clock = FakeClock()
+    pacer = Pacer(max_pause=900, clock=clock)
+    pacer.observe(answer(ratelimit_remaining="1", ratelimit_reset="1000000000"))
+
+    pacer.wait_turn(clock.sleep)
+    pacer.wait_turn(clock.sleep)
+
+    assert clock.slept == [pytest.approx(900)]

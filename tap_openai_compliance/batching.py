@@ -14,6 +14,7 @@ them; a later run removes those of runs that ended more than ``KEEP_BATCH_FILES`
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import time
 import typing as t
@@ -83,7 +84,7 @@ class BatchFile:
                 self._file.write(serialize_jsonl(record))
                 self.records += 1
         except OSError as exc:
-            raise self._disk_error(exc) from None
+            raise self._abandoned(exc) from None
 
     def is_full(self) -> bool:
         """Whether the batch holds enough records, or has been open long enough."""
@@ -94,11 +95,16 @@ class BatchFile:
         try:
             self._file.close()
         except OSError as exc:
-            raise self._disk_error(exc) from None
+            raise self._abandoned(exc) from None
         return self.path.as_uri()
 
-    def _disk_error(self, exc: OSError) -> DiskError:
-        """Say what the disk refused, where, and what to change."""
+    def _abandoned(self, exc: OSError) -> DiskError:
+        """Remove the unfinished file; say what the disk refused, where, and what to change."""
+        # Closed now, or the gzip file's finalizer retries the write at exit and prints a
+        # traceback (Python 3.12 and later).
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self.path.unlink(missing_ok=True)
         return DiskError(
             f"Cannot write batch file {self.path} ({exc.strerror}): free space there, or point "
             "batch_config.storage.root at a directory on a larger disk."

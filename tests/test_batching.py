@@ -214,3 +214,5 @@ def test_a_full_disk_under_the_batch_root_stops_the_sync_in_one_plain_line(
     assert f"Cannot write batch file {small_disk}/" in line
     assert "batch_config.storage.root" in line
     assert "Traceback" not in run.stderr
+    # The unfinished batch file is gone: no BATCH message names it, and the disk is free again.
+    assert not list(small_disk.rglob("*.jsonl.gz"))

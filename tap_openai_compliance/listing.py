@@ -99,12 +99,22 @@ class LogFile:
                 file_sha256=_sha256(item.get("file_sha256")),
             )
         except (TypeError, ValueError) as exc:
-            msg = (
-                f"{subject} failed: the listing is malformed ({exc}), so the tap cannot tell "
-                "which files it covers or check them. Nothing after the last STATE is lost; "
-                "report the listing to OpenAI support."
-            )
-            raise MalformedListingError(msg) from None
+            raise malformed_listing(subject, str(exc)) from None
+
+
+def listing_subject(event_type: str) -> str:
+    """What listing ``event_type``'s files is, in messages."""
+    return f"Listing {event_type} log files"
+
+
+def malformed_listing(subject: str, problem: str) -> MalformedListingError:
+    """The one error for a listing the tap cannot follow, ``subject`` naming the listing."""
+    msg = (
+        f"{subject} failed: the listing is malformed ({problem}), so the tap cannot tell "
+        "which files it covers or check them. Nothing after the last STATE is lost; "
+        "report the listing to OpenAI support."
+    )
+    return MalformedListingError(msg)
 
 
 def _file_id(value: t.Any) -> str:
@@ -120,14 +130,14 @@ def _file_id(value: t.Any) -> str:
     return value
 
 
-def _end_time(value: t.Any) -> datetime.datetime:
-    """An entry's end_time."""
+def _end_time(value: t.Any, name: str = "an entry's end_time") -> datetime.datetime:
+    """A date-time of the listing, ``name`` saying which in errors."""
     if not isinstance(value, str):
-        raise TypeError(f"an entry's end_time is {_shown(value)}, not a date-time")
+        raise TypeError(f"{name} is {_shown(value)}, not a date-time")
     try:
         return parse_timestamp(value)
     except ValueError:
-        raise ValueError(f"an entry's end_time is {_shown(value)}, not a date-time") from None
+        raise ValueError(f"{name} is {_shown(value)}, not a date-time") from None
 
 
 def _optional(item: dict[str, t.Any], name: str, kind: type[R]) -> R | None:
@@ -172,6 +182,7 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
     def __init__(self, start_value: ListingPage, event_type: str, mask: Masker) -> None:
         super().__init__(start_value)
         self._event_type = event_type
+        self._subject = listing_subject(event_type)
         self._mask = mask
 
     @override
@@ -182,8 +193,21 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
     def get_next(self, response: requests.Response) -> ListingPage:
         """Ask again from just before the last file's ``end_time``; ties are skipped by id."""
         body = listing_page(response, self._mask)
+        # The stream has checked the page's entries, and the SDK asks for no next page
+        # after an empty one.
         last_end_time = body.get("last_end_time") or body["data"][-1]["end_time"]
-        token = ListingPage(listing_after(parse_timestamp(last_end_time)), self.current_value.limit)
+        try:
+            end_time = _end_time(last_end_time, "a page's last_end_time")
+        except (TypeError, ValueError) as exc:
+            raise malformed_listing(self._subject, str(exc)) from None
+        if end_time <= parse_timestamp(self.current_value.after):
+            # Followed, it would list again what was listed, and end in a misleading error.
+            problem = (
+                f"a page's last_end_time {last_end_time} is not after the page's own start, "
+                f"{self.current_value.after}"
+            )
+            raise malformed_listing(self._subject, problem)
+        token = ListingPage(listing_after(end_time), self.current_value.limit)
         if token != self.current_value:
             return token
         # The whole page shares one end_time: only a larger page can get past it.

@@ -33,7 +33,13 @@ from tap_openai_compliance.client import RetryPolicy, check_api_response, new_se
 from tap_openai_compliance.download import Downloader
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
 from tap_openai_compliance.event_types import scope_of, stream_name
-from tap_openai_compliance.listing import ListingPage, LogFile, LogFilePaginator, listing_page
+from tap_openai_compliance.listing import (
+    ListingPage,
+    LogFile,
+    LogFilePaginator,
+    listing_page,
+    listing_subject,
+)
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.parsing import MalformedLineError, read_lines
 from tap_openai_compliance.progress import Progress
@@ -108,7 +114,7 @@ class LogEventsStream(RESTStream[ListingPage]):
             schema=schema,
             path=f"/{self.scope.value}/{principal_id}/logs",
         )
-        self.listing_subject = f"Listing {event_type} log files"
+        self.listing_subject = listing_subject(event_type)
         self.masker = Masker(api_key=str(self.config.get("api_key") or ""))
         self._log_files = log_files
         self._rejected_lines = rejected_lines

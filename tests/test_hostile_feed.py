@@ -415,6 +415,30 @@ def test_a_listing_entry_the_tap_cannot_trust_stops_the_sync_before_any_download
     assert api.download_calls() == []
 
 
+@pytest.mark.parametrize("last_end_time", ["soon", 5, "2020-01-01T00:00:00Z"])
+def test_a_page_pointing_nowhere_or_back_stops_the_sync_in_one_plain_line(
+    api, tmp_path, last_end_time
+):
+    file_id = api.add_log_file(
+        "workspaces", WORKSPACE_ID, "AUTH_LOG", [{"event_id": "a"}], FIRST_END_TIME
+    )
+    entry = api.log_file(file_id).listing_entry()
+    api.inject(
+        "list",
+        Fault.status(200, body={"data": [entry], "has_more": True, "last_end_time": last_end_time}),
+    )
+
+    run = run_tap(tmp_path, tap_config(api))
+
+    assert run.returncode == 1
+    (line,) = run.errors()
+    assert (
+        "Listing AUTH_LOG log files failed: the listing is malformed (a page's last_end_time"
+        in line
+    )
+    assert "Traceback" not in run.stderr
+
+
 def corrupt_gzip(damage: str) -> bytes:
     """A gzip body of two events, damaged: the listing's size and SHA-256 will match it."""
     body = gzip.compress(

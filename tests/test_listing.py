@@ -77,6 +77,26 @@ def test_a_full_largest_page_of_one_end_time_cannot_advance_and_says_why():
         paginator.advance(listing_response(page, has_more=True))
 
 
+@pytest.mark.parametrize(
+    ("last_end_time", "says"),
+    [
+        ("soon", "last_end_time is 'soon', not a date-time"),
+        (5, "last_end_time is 5, not a date-time"),
+        ("2026-07-01T00:00:00Z", "is not after the page's own start, 2026-07-16T00:27:13.999999Z"),
+    ],
+    ids=["not-a-date-time", "a-number", "going-back"],
+)
+def test_a_page_pointing_nowhere_or_back_stops_the_sync_saying_so(last_end_time, says):
+    paginator = new_paginator("2026-07-16T00:27:13.999999Z", 100)
+    page = {"data": [{"id": "a", "end_time": T}], "has_more": True, "last_end_time": last_end_time}
+
+    with pytest.raises(MalformedListingError) as raised:
+        paginator.advance(body_response(json.dumps(page).encode()))
+
+    assert str(raised.value).startswith("Listing AUTH_LOG log files failed: the listing is ")
+    assert says in str(raised.value)
+
+
 def test_paging_stops_when_the_api_has_no_more():
     paginator = new_paginator("2026-07-01T00:00:00.000000Z", 100)
 

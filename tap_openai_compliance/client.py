@@ -221,7 +221,7 @@ class RetryPolicy:
             RETRIABLE_ERRORS,
             max_tries=self.max_tries,
             jitter=None,
-            giveup=self._asks_too_long,
+            giveup=lambda exception: self._wait_too_long(exception) is not None,
             on_try=self._before_try,
             on_backoff=functools.partial(self._before_retry, subject),
             on_giveup=functools.partial(self._give_up, subject),
@@ -255,16 +255,15 @@ class RetryPolicy:
             retrying(_subject(subject, details), cause, next_try, self.max_tries, wait)
         )
 
-    def _asks_too_long(self, exception: BaseException) -> bool:
-        """Whether the server asks for a wait longer than the tap waits: no use retrying."""
+    def _wait_too_long(self, exception: BaseException | None) -> float | None:
+        """The wait the server asks for, if longer than the tap waits: no use retrying."""
         asked = retry_after_seconds(exception)
-        return asked is not None and asked > self.max_retry_after
+        return asked if asked is not None and asked > self.max_retry_after else None
 
     def _give_up(self, subject: Callable[..., str], details: Details) -> None:
         """End the call with one plain error once every try failed, or waiting is no use."""
         exception = details.get("exception")
-        asked = retry_after_seconds(exception)
-        if asked is not None and asked > self.max_retry_after:
+        if (asked := self._wait_too_long(exception)) is not None:
             message = asked_to_wait_too_long(
                 _subject(subject, details), asked, self.max_retry_after
             )

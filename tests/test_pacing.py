@@ -34,6 +34,13 @@ def answer(status: int = 200, **headers: str) -> requests.Response:
     return response
 
 
+def accepted(pacer: Pacer, clock: FakeClock, calls: int, per_second: float) -> None:
+    """``calls`` calls the API accepted, ``per_second`` a second."""
+    for _ in range(calls):
+        pacer.observe(answer())
+        clock.now += 1 / per_second
+
+
 def calls_in(pacer: Pacer, clock: FakeClock, seconds: float) -> int:
     """How many calls, each accepted, the pacer lets through in ``seconds``."""
     end = clock.now + seconds
@@ -61,9 +68,7 @@ def test_unpaced_until_the_api_says_otherwise():
 def test_a_refusal_pauses_everyone_for_its_retry_after_and_paces_below_what_was_accepted():
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    for _ in range(30):
-        pacer.observe(answer())
-        clock.now += 0.05  # 20 calls a second accepted
+    accepted(pacer, clock, 30, per_second=20)
 
     pacer.observe(answer(429, Retry_After="2"))
 
@@ -76,9 +81,7 @@ def test_a_refusal_pauses_everyone_for_its_retry_after_and_paces_below_what_was_
 def test_refusals_arriving_together_cut_the_pace_once():
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    for _ in range(20):
-        pacer.observe(answer())
-        clock.now += 0.05
+    accepted(pacer, clock, 20, per_second=20)
 
     for _ in range(8):
         pacer.observe(answer(429, Retry_After="1"))
@@ -89,9 +92,7 @@ def test_refusals_arriving_together_cut_the_pace_once():
 def test_without_refusals_the_pace_creeps_back_up_to_find_the_limit_again():
     clock = FakeClock()
     pacer = Pacer(clock=clock)
-    for _ in range(10):
-        pacer.observe(answer())
-        clock.now += 0.1
+    accepted(pacer, clock, 10, per_second=10)
     pacer.observe(answer(429, Retry_After="0"))
     learned = pacer.rate
     assert learned is not None

@@ -43,11 +43,14 @@ def read_in_a_subprocess(path) -> t.Any:
     return json.loads(result.stdout)
 
 
-def write_huge_line(file, size: int) -> None:
+def write_body(file, huge_line_size: int) -> None:
+    """A line, a line of ``huge_line_size`` bytes (not JSON), and a line."""
+    file.write(FIRST)
     chunk = b"x" * MIB
-    for _ in range(size // MIB):
+    for _ in range(huge_line_size // MIB):
         file.write(chunk)
     file.write(b"\n")
+    file.write(LAST)
 
 
 EXPECTED_LINES = [
@@ -65,9 +68,7 @@ EXPECTED_LINES = [
 def test_a_200_mb_line_is_read_in_flat_memory(tmp_path):
     path = tmp_path / "body.jsonl"
     with path.open("wb") as file:
-        file.write(FIRST)
-        write_huge_line(file, 200 * MIB)
-        file.write(LAST)
+        write_body(file, 200 * MIB)
 
     read = read_in_a_subprocess(path)
 
@@ -78,9 +79,7 @@ def test_a_200_mb_line_is_read_in_flat_memory(tmp_path):
 def test_a_gzip_body_holding_a_2_gib_line_is_read_in_flat_memory(tmp_path):
     path = tmp_path / "body.jsonl.gz"
     with gzip.GzipFile(path, "wb", compresslevel=1) as file:
-        file.write(FIRST)
-        write_huge_line(file, 2048 * MIB)
-        file.write(LAST)
+        write_body(file, 2048 * MIB)
 
     read = read_in_a_subprocess(path)
 

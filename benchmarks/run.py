@@ -42,6 +42,11 @@ from tap_openai_compliance.sandbox import (
 from tap_openai_compliance.sandbox.data import make_event
 from tap_openai_compliance.sandbox.server import encode_jsonl, format_timestamp
 
+# The tests' helpers (a throwaway PostgreSQL, meltano's environment) serve the benchmark too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.meltano_project import meltano_env, without_foreign_settings
+from tests.postgres import throwaway_cluster
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
@@ -87,10 +92,6 @@ MIN_POSTGRES_OVER_BEFORE = 2.5
 MAX_BIG_FILE_RSS = 200 * MIB
 MAX_RSS_GROWTH = 50 * MIB
 
-# Settings a developer's shell might hold that would change what a measured run does.
-FOREIGN_VARIABLES = re.compile(
-    r"^(MELTANO_|TAP_OPENAI_COMPLIANCE|TARGET_|COMPLIANCE_API_KEY$|EMAIL_HASH_SALT$|SNOWFLAKE_)"
-)
 # Every measured process gets these, as a container image sets them.
 MEASURED_ENV = {"PYTHONUNBUFFERED": "1"}
 # Unset for measured processes: with it, a tap installed in editable mode would compile its
@@ -230,11 +231,9 @@ def count_lines(lines: bytes) -> int:
 
 def measured_env(**extra: str) -> dict[str, str]:
     """The environment of a measured process: this one's, less settings, plus MEASURED_ENV."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not FOREIGN_VARIABLES.match(name) and name not in UNSET_VARIABLES
-    }
+    env = without_foreign_settings(os.environ)
+    for name in UNSET_VARIABLES:
+        env.pop(name, None)
     return {**env, **MEASURED_ENV, **extra}
 
 
@@ -688,20 +687,6 @@ def memory_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str,
 # -- the postgres case: meltano run into a throwaway PostgreSQL -------------------------------
 
 
-def meltano_env(home: Path, database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a meltano command: this project, the given system dir and db."""
-    env = measured_env()
-    return {
-        **env,
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "MELTANO_PROJECT_ROOT": str(REPO),
-        "MELTANO_SYS_DIR_ROOT": str(home),
-        "MELTANO_DATABASE_URI": f"sqlite:///{database}",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        **extra,
-    }
-
-
 def install_plugins(home: Path, workdir: Path) -> dict[str, t.Any]:
     """``meltano install`` the tap and target-postgres into ``home``, once per home."""
     marker = home / "bench-installed"
@@ -714,7 +699,7 @@ def install_plugins(home: Path, workdir: Path) -> dict[str, t.Any]:
         installed = subprocess.run(
             [MELTANO or "meltano", "install", "tap-openai-compliance", "target-postgres"],
             cwd=REPO,
-            env=meltano_env(home, home / "install.db"),
+            env=meltano_env(home, home / "install.db", measured_env()),
             stdout=output,
             stderr=subprocess.STDOUT,
             timeout=1800,
@@ -792,9 +777,6 @@ def failure_reason(run: ProcessRun) -> str:
 
 def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict[str, t.Any]:
     """`meltano run` into PostgreSQL with RECORD and with BATCH messages, against the tap alone."""
-    sys.path.insert(0, str(REPO))
-    from tests.postgres import throwaway_cluster
-
     home = args.meltano_home or workdir / "meltano-home"
     install = install_plugins(home, workdir)
     result: dict[str, t.Any] = {
@@ -835,15 +817,11 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
                 env = meltano_env(
                     home,
                     workdir / f"meltano-{label}.db",
+                    measured_env(),
                     MELTANO_ENVIRONMENT="sandbox",
                     TAP_OPENAI_COMPLIANCE_API_URL=api.api_url,
                     TAP_OPENAI_COMPLIANCE_START_DATE=START_DATE,
-                    TARGET_POSTGRES_HOST=cluster.host,
-                    TARGET_POSTGRES_PORT=str(cluster.port),
-                    TARGET_POSTGRES_USER=cluster.user,
-                    TARGET_POSTGRES_PASSWORD=cluster.password,
-                    TARGET_POSTGRES_DATABASE=cluster.dbname,
-                    TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
+                    **cluster.target_postgres_env(schema),
                 )
                 # meltano logs to stderr; its stdout is drained and counts nothing.
                 run = run_process(

@@ -38,6 +38,17 @@ class PostgresCluster:
             f"dbname={self.dbname}"
         )
 
+    def target_postgres_env(self, schema: str) -> dict[str, str]:
+        """Settings that point meltano's target-postgres at ``schema`` of this cluster."""
+        return {
+            "TARGET_POSTGRES_HOST": self.host,
+            "TARGET_POSTGRES_PORT": str(self.port),
+            "TARGET_POSTGRES_USER": self.user,
+            "TARGET_POSTGRES_PASSWORD": self.password,
+            "TARGET_POSTGRES_DATABASE": self.dbname,
+            "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+        }
+
 
 def postgres_bin_dir() -> Path:
     """The directory holding initdb and pg_ctl: $POSTGRES_BIN_DIR, Debian's, or the PATH's."""

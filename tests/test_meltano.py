@@ -35,21 +35,17 @@ from tap_openai_compliance.sandbox import (
     make_event,
 )
 from tests.conftest import as_served
+from tests.meltano_project import PROJECT_ROOT, meltano_env
 from tests.postgres import PostgresCluster, throwaway_cluster
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 EMAIL_SALT = "salt-for-the-masking-test"
 STREAMS = [stream_name(event_type) for event_type in KNOWN_EVENT_TYPES]
 TAP_FIELDS = {"_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields"}
 UNKNOWN_FIELD = "risk_assessment"
-# Settings a developer's shell might hold that would change what these runs do.
-FOREIGN_VARIABLES = re.compile(
-    r"^(MELTANO_|TAP_OPENAI_COMPLIANCE|TARGET_|COMPLIANCE_API_KEY$|EMAIL_HASH_SALT$|SNOWFLAKE_)"
-)
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -84,20 +80,6 @@ def meltano_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert installed.returncode == 0, installed.stdout + installed.stderr
     return home
-
-
-def meltano_env(home: Path, database: Path, **extra: str) -> dict[str, str]:
-    """The environment of a meltano command: this project, the given system dir and db."""
-    env = {name: value for name, value in os.environ.items() if not FOREIGN_VARIABLES.match(name)}
-    return {
-        **env,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "MELTANO_PROJECT_ROOT": str(PROJECT_ROOT),
-        "MELTANO_SYS_DIR_ROOT": str(home),
-        "MELTANO_DATABASE_URI": f"sqlite:///{database}",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        **extra,
-    }
 
 
 @pytest.fixture
@@ -227,12 +209,7 @@ def project(
         MELTANO_ENVIRONMENT="sandbox",
         # The sandbox environment names the CLI sandbox's default port; this one's is free.
         TAP_OPENAI_COMPLIANCE_API_URL=sandbox.api_url,
-        TARGET_POSTGRES_HOST=postgres.host,
-        TARGET_POSTGRES_PORT=str(postgres.port),
-        TARGET_POSTGRES_USER=postgres.user,
-        TARGET_POSTGRES_PASSWORD=postgres.password,
-        TARGET_POSTGRES_DATABASE=postgres.dbname,
-        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=schema,
+        **postgres.target_postgres_env(schema),
         TARGET_JSONL_DESTINATION_PATH=str(jsonl_dir),
         TARGET_CSV_OUTPUT_PATH=str(tmp_path / "csv"),
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import email.utils
-import math
 import re
 import threading
 import time
@@ -147,15 +146,13 @@ def retry_after(response: requests.Response | None) -> float | None:
     value = response.headers.get("Retry-After") if response is not None else None
     if not value:
         return None
+    if (seconds := _number(value)) is not None:
+        return seconds
     try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        return max(0.0, when.timestamp() - time.time())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _first_header(response: requests.Response, names: tuple[str, ...]) -> str | None:

@@ -200,10 +200,12 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
             end_time = _end_time(last_end_time, "a page's last_end_time")
         except (TypeError, ValueError) as exc:
             raise malformed_listing(self._subject, str(exc)) from None
-        if end_time <= parse_timestamp(self.current_value.after):
-            # Followed, it would list again what was listed, and end in a misleading error.
+        # Either reading of ``after`` lists nothing that ends before it (an inclusive one may
+        # list a file ending exactly there). Followed, a page going back would list again what
+        # was listed, and end in a misleading error.
+        if end_time < parse_timestamp(self.current_value.after):
             problem = (
-                f"a page's last_end_time {last_end_time} is not after the page's own start, "
+                f"a page's last_end_time {last_end_time} is before the page's own start, "
                 f"{self.current_value.after}"
             )
             raise malformed_listing(self._subject, problem)

@@ -82,7 +82,7 @@ def test_a_full_largest_page_of_one_end_time_cannot_advance_and_says_why():
     [
         ("soon", "last_end_time is 'soon', not a date-time"),
         (5, "last_end_time is 5, not a date-time"),
-        ("2026-07-01T00:00:00Z", "is not after the page's own start, 2026-07-16T00:27:13.999999Z"),
+        ("2026-07-01T00:00:00Z", "is before the page's own start, 2026-07-16T00:27:13.999999Z"),
     ],
     ids=["not-a-date-time", "a-number", "going-back"],
 )
@@ -95,6 +95,16 @@ def test_a_page_pointing_nowhere_or_back_stops_the_sync_saying_so(last_end_time,
 
     assert str(raised.value).startswith("Listing AUTH_LOG log files failed: the listing is ")
     assert says in str(raised.value)
+
+
+def test_a_page_ending_exactly_where_it_started_is_followed_as_an_inclusive_after_reads():
+    start = "2026-07-16T00:27:13.999999Z"
+    paginator = new_paginator(start, 2)
+    page = {"data": [{"id": "a", "end_time": start}], "has_more": True, "last_end_time": start}
+
+    paginator.advance(body_response(json.dumps(page).encode()))
+
+    assert paginator.current_value == ListingPage("2026-07-16T00:27:13.999998Z", 2)
 
 
 def test_paging_stops_when_the_api_has_no_more():

@@ -86,7 +86,7 @@ class LogFile:
     file_sha256: str | None
 
     @classmethod
-    def from_listing(cls, item: t.Any, subject: str) -> LogFile:
+    def from_listing(cls, item: t.Any, subject: str, mask: Masker) -> LogFile:
         """Build from one item of a page's ``data``; ``subject`` names the listing in errors."""
         try:
             if not isinstance(item, dict):
@@ -99,7 +99,7 @@ class LogFile:
                 file_sha256=_sha256(item.get("file_sha256")),
             )
         except (TypeError, ValueError) as exc:
-            raise malformed_listing(subject, str(exc)) from None
+            raise malformed_listing(subject, str(exc), mask) from None
 
 
 def listing_subject(event_type: str) -> str:
@@ -107,10 +107,13 @@ def listing_subject(event_type: str) -> str:
     return f"Listing {event_type} log files"
 
 
-def malformed_listing(subject: str, problem: str) -> MalformedListingError:
-    """The one error for a listing the tap cannot follow, ``subject`` naming the listing."""
+def malformed_listing(subject: str, problem: str, mask: Masker) -> MalformedListingError:
+    """The one error for a listing the tap cannot follow, ``subject`` naming the listing.
+
+    ``problem`` quotes what the server sent, which could echo the key.
+    """
     msg = (
-        f"{subject} failed: the listing is malformed ({problem}), so the tap cannot tell "
+        f"{subject} failed: the listing is malformed ({mask(problem)}), so the tap cannot tell "
         "which files it covers or check them. Nothing after the last STATE is lost; "
         "report the listing to OpenAI support."
     )
@@ -199,7 +202,7 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
         try:
             end_time = _end_time(last_end_time, "a page's last_end_time")
         except (TypeError, ValueError) as exc:
-            raise malformed_listing(self._subject, str(exc)) from None
+            raise malformed_listing(self._subject, str(exc), self._mask) from None
         # Either reading of ``after`` lists nothing that ends before it (an inclusive one may
         # list a file ending exactly there). Followed, a page going back would list again what
         # was listed, and end in a misleading error.
@@ -208,7 +211,7 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
                 f"a page's last_end_time {last_end_time} is before the page's own start, "
                 f"{self.current_value.after}"
             )
-            raise malformed_listing(self._subject, problem)
+            raise malformed_listing(self._subject, problem, self._mask)
         token = ListingPage(listing_after(end_time), self.current_value.limit)
         if token != self.current_value:
             return token

@@ -216,7 +216,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         last = parse_timestamp(end_date) if end_date else None
         unverifiable_warned = False
         for item in self.request_records(context):
-            log_file = LogFile.from_listing(item, self.listing_subject)
+            log_file = LogFile.from_listing(item, self.listing_subject, self.masker)
             if log_file.id in in_flight or done.covers(log_file):
                 continue
             if last is not None and log_file.end_time > last:

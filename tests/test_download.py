@@ -16,7 +16,10 @@ from tap_openai_compliance.download import (
 )
 from tap_openai_compliance.listing import LogFile
 from tap_openai_compliance.sandbox import Fault
+from tap_openai_compliance.wording import Masker
 from tests.conftest import API_KEY, WORKSPACE_ID, add_files, hourly
+
+NO_SECRETS = Masker()
 
 
 def body_response(api, file_id: str) -> requests.Response:
@@ -32,7 +35,7 @@ def body_response(api, file_id: str) -> requests.Response:
 
 def listed(api, file_id: str) -> LogFile:
     """The file as the listing describes it."""
-    return LogFile.from_listing(api.log_file(file_id).listing_entry(), "Listing")
+    return LogFile.from_listing(api.log_file(file_id).listing_entry(), "Listing", NO_SECRETS)
 
 
 def test_a_body_that_matches_the_listing_is_saved(api, tmp_path):
@@ -70,7 +73,9 @@ def test_a_damaged_body_raises_a_retriable_error_and_leaves_nothing_behind(
 def test_a_body_shorter_than_listed_is_damaged_even_when_the_connection_ends_cleanly(api, tmp_path):
     (file_id,) = add_files(api, "AUTH_LOG", hourly(1))
     entry = api.log_file(file_id).listing_entry()
-    longer = LogFile.from_listing({**entry, "file_size": entry["file_size"] + 1}, "Listing")
+    longer = LogFile.from_listing(
+        {**entry, "file_size": entry["file_size"] + 1}, "Listing", NO_SECRETS
+    )
 
     with pytest.raises(CorruptDownloadError, match="bytes instead of the"):
         save_verified(body_response(api, file_id), longer, tmp_path, threading.Event())
@@ -92,7 +97,9 @@ def test_a_download_abandoned_at_a_stop_leaves_nothing_behind(api, tmp_path):
 def log_files(count: int) -> list[LogFile]:
     """``count`` listing entries (no body needed: the download below writes its own)."""
     return [
-        LogFile.from_listing({"id": f"f{n}", "end_time": f"2026-11-20T0{n}:00:00Z"}, "Listing")
+        LogFile.from_listing(
+            {"id": f"f{n}", "end_time": f"2026-11-20T0{n}:00:00Z"}, "Listing", NO_SECRETS
+        )
         for n in range(count)
     ]
 

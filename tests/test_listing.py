@@ -146,17 +146,27 @@ def test_a_body_that_is_not_a_listing_is_worth_another_try(body):
 )
 def test_an_entry_the_tap_cannot_trust_stops_the_sync_saying_which_field(entry, says):
     with pytest.raises(MalformedListingError) as raised:
-        LogFile.from_listing(entry, "Listing X")
+        LogFile.from_listing(entry, "Listing X", NO_SECRETS)
 
     assert str(raised.value).startswith("Listing X failed: the listing is malformed (")
     assert says in str(raised.value)
+
+
+def test_a_malformed_entry_echoing_the_key_is_quoted_masked():
+    key = "sk-compliance-0123456789abcdef"
+
+    with pytest.raises(MalformedListingError) as raised:
+        LogFile.from_listing({"id": "a", "end_time": key.upper()}, "Listing X", Masker(key))
+
+    assert "<redacted>" in str(raised.value)
+    assert key.upper()[:10] not in str(raised.value)
 
 
 def test_a_listed_entry_keeps_its_fields():
     sha = "ab" * 32
     entry = {"id": "eclf_1", "end_time": T, "file_name": "f", "file_size": 12, "file_sha256": sha}
 
-    log_file = LogFile.from_listing(entry, "Listing X")
+    log_file = LogFile.from_listing(entry, "Listing X", NO_SECRETS)
 
     assert (log_file.id, log_file.file_name, log_file.file_size, log_file.file_sha256) == (
         "eclf_1",

@@ -23,7 +23,8 @@ done
 cat >"$work/config.json" <<JSON
 {"api_url": "$(cat "$work/ready")", "api_key": "sandbox-key",
  "workspace_id": "00000000-0000-4000-8000-000000000001",
- "organization_id": "org-sandbox000000000000000001"}
+ "organization_id": "org-sandbox000000000000000001",
+ "downloads_per_minute": 1000000}
 JSON
 tap-openai-compliance --config "$work/config.json" >"$work/messages.jsonl" 2>"$work/tap.log" || {
   tail -n 20 "$work/tap.log" >&2
@@ -33,11 +34,11 @@ python - "$work/messages.jsonl" <<'PY'
 import json, sys
 from collections import Counter
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.feeds import KNOWN_FEEDS
 
 messages = [json.loads(line) for line in open(sys.argv[1])]
 records = Counter(m["stream"] for m in messages if m["type"] == "RECORD")
-missing = [name.lower() for name in KNOWN_EVENT_TYPES if not records[name.lower()]]
+missing = [feed.stream_name for feed in KNOWN_FEEDS if not records[feed.stream_name]]
 if missing or messages[-1]["type"] != "STATE":
     sys.exit(f"sandbox sync incomplete: no records for {missing}, last message {messages[-1]['type']}")
 print(f"==> {sys.version.split()[0]}: {sum(records.values())} records from the sandbox, every stream")

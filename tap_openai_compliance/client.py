@@ -37,7 +37,6 @@ if t.TYPE_CHECKING:
 
     from backoff.types import Details
 
-    from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.wording import Masker
 
 P = t.ParamSpec("P")
@@ -57,6 +56,14 @@ RETRIABLE_ERRORS = (
 
 class ComplianceAPIError(ComplianceTapError, FatalAPIError):
     """The API refused a request in a way retrying cannot fix, or tries ran out."""
+
+
+class AccessDeniedError(ComplianceAPIError):
+    """HTTP 403: the key may not read what was asked (a feed whose scope it lacks)."""
+
+    def __init__(self, message: str, answer: str) -> None:
+        super().__init__(message)
+        self.answer = answer
 
 
 def new_session() -> requests.Session:
@@ -166,7 +173,10 @@ def check_api_response(response: requests.Response, subject: str, mask: Masker) 
         # Following would send the key to wherever the redirect points.
         raise ComplianceAPIError(redirect_refusal(subject, response))
     if status >= HTTPStatus.BAD_REQUEST:
-        raise ComplianceAPIError(refusal(subject, response, mask))
+        answer = http_status(response, mask)
+        if status == HTTPStatus.FORBIDDEN:
+            raise AccessDeniedError(refusal(subject, status, answer), answer)
+        raise ComplianceAPIError(refusal(subject, status, answer))
 
 
 def retry_after_seconds(exc: BaseException | None) -> float | None:
@@ -177,10 +187,10 @@ def retry_after_seconds(exc: BaseException | None) -> float | None:
 class RetryPolicy:
     """How a failed call is tried again: the same for the listing and for every log file.
 
-    Built on ``backoff.on_exception``. Each try waits its turn at the pace the API allows
-    (``pacing.Pacer``); waits between tries grow exponentially with jitter, and are never
-    shorter than a ``Retry-After``, nor longer than ``max_retry_after``. When tries run out
-    the call fails with one plain message naming what it was for.
+    Built on ``backoff.on_exception``. Each try first waits its turn at the pace its endpoint
+    allows (the ``before_try`` given to ``wrap``); waits between tries grow exponentially with
+    jitter, and are never shorter than a ``Retry-After``, nor longer than ``max_retry_after``.
+    When tries run out the call fails with one plain message naming what it was for.
     """
 
     def __init__(
@@ -190,14 +200,12 @@ class RetryPolicy:
         initial_wait: float,
         max_retry_after: float,
         timeouts: tuple[float, float],
-        pacer: Pacer,
         logger: logging.Logger,
     ) -> None:
         self.max_tries = max_tries
         self.initial_wait = initial_wait
         self.max_retry_after = max_retry_after
         self.timeouts = timeouts
-        self.pacer = pacer
         self.logger = logger
 
     def waits(self) -> Generator[float, BaseException | None, None]:
@@ -211,8 +219,13 @@ class RetryPolicy:
                 wait = asked + random.uniform(0, self.initial_wait)
             exception = yield wait
 
-    def wrap(self, func: Callable[P, R], subject: Callable[..., str]) -> Callable[P, R]:
-        """``func`` tried again after transient failures.
+    def wrap(
+        self,
+        func: Callable[P, R],
+        subject: Callable[..., str],
+        before_try: Callable[[], None],
+    ) -> Callable[P, R]:
+        """``func`` tried again after transient failures, ``before_try`` called before each try.
 
         ``subject`` says, from the call's arguments, what the call is for.
         """
@@ -222,7 +235,7 @@ class RetryPolicy:
             max_tries=self.max_tries,
             jitter=None,
             giveup=lambda exception: self._wait_too_long(exception) is not None,
-            on_try=self._before_try,
+            on_try=lambda _details: before_try(),
             on_backoff=functools.partial(self._before_retry, subject),
             on_giveup=functools.partial(self._give_up, subject),
             # The tap words its own lines: backoff's would quote the call's arguments.
@@ -240,10 +253,6 @@ class RetryPolicy:
                 raise ComplianceAPIError(failed(subject(*args, **kwargs), cause)) from None
 
         return call
-
-    def _before_try(self, details: Details) -> None:
-        """Wait for this call's turn at the pace the API allows."""
-        self.pacer.wait_turn()
 
     def _before_retry(self, subject: Callable[..., str], details: Details) -> None:
         """Say what failed and when the next try comes."""

@@ -8,7 +8,6 @@ import collections
 import concurrent.futures
 import contextlib
 import errno
-import functools
 import hashlib
 import io
 import queue
@@ -18,7 +17,7 @@ import time
 import typing as t
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 from singer_sdk.exceptions import RetriableAPIError
 
@@ -58,7 +57,7 @@ class DownloadCancelledError(Exception):
 
 
 class Downloader:
-    """Fetches one event type's log files, each as a verified file on disk.
+    """Fetches one feed's log files, each as a verified file on disk.
 
     The API answers a download call with a redirect to a short-lived signed URL on a storage
     host. That URL is fetched with a session of its own that never holds the key, and every
@@ -68,7 +67,7 @@ class Downloader:
     def __init__(
         self,
         *,
-        event_type: str,
+        feed: str,
         logs_url: str,
         api_headers: Mapping[str, str],
         timeouts: tuple[float, float],
@@ -76,22 +75,30 @@ class Downloader:
         pacer: Pacer,
         mask: Masker,
         workers: int,
+        out_of_time: Callable[[], bool] = lambda: False,
     ) -> None:
-        self.event_type = event_type
+        self.feed = feed
         self.workers = workers
         self._logs_url = logs_url
         self._api_headers = api_headers
         self._pacer = pacer
         self._mask = mask
+        self._out_of_time = out_of_time
         # The API and every storage host get a pool of their own; only the API's calls carry
         # the key.
         self._connections = Connections(workers, timeouts)
+        # Set when the sync stops: every download is abandoned.
         self._stopping = threading.Event()
-        self._fetch = retry.wrap(self._fetch_once, self.subject)
+        # Set when the run is out of time: no new call to the API, downloads under way end.
+        self._holding = threading.Event()
+        # Files whose body is on its way: from the call to the API to the verified file.
+        self._transfers: set[str] = set()
+        self._retry = retry
+        self._fetch = retry.wrap(self._fetch_once, self.subject, self._wait_turn)
 
     def subject(self, log_file: LogFile, *_: t.Any) -> str:
         """What downloading ``log_file`` is, in messages."""
-        return f"Downloading {self.event_type} log file {log_file.id}"
+        return f"Downloading {self.feed} log file {log_file.id}"
 
     def in_order(
         self, files: Iterable[LogFile], waiting: Callable[[LogFile, float], None]
@@ -104,11 +111,44 @@ class Downloader:
                 self.workers,
                 self._stopping,
                 waiting,
+                holding=self._holding,
+                out_of_time=self._out_of_time,
+                transferring=lambda log_file: log_file.id in self._transfers,
             )
+
+    def probe(self, log_file: LogFile) -> str:
+        """Reach ``log_file`` the way a sync does, reading no more than its first bytes.
+
+        Returns the storage host that served it; fails as a download would.
+        """
+
+        def first_bytes(log_file: LogFile) -> str:
+            with self._open_body(log_file) as response:
+                next(response.iter_content(CHUNK_SIZE), b"")
+                return urlsplit(response.url).hostname or ""
+
+        return self._retry.wrap(first_bytes, self.subject, self._wait_turn)(log_file)
+
+    def _wait_turn(self) -> None:
+        """Wait for the download endpoint's pace; none of it once the run is out of time."""
+        self._pacer.wait_turn(self._sleep_unless_holding)
+
+    def _sleep_unless_holding(self, seconds: float) -> None:
+        """Sleep, but give the call up as soon as the run is out of time."""
+        if self._holding.wait(seconds):
+            raise DownloadCancelledError
 
     def _fetch_once(self, log_file: LogFile, directory: Path) -> Path:
         """One try at a file: a fresh signed link from the API, then the body from storage."""
-        return save_verified(self._open_body(log_file), log_file, directory, self._stopping)
+        self._transfers.add(log_file.id)
+        try:
+            # Marked first, then checked: the sync either waits for this file, or this try
+            # sees the hold and gives up its call (run out of time in between).
+            if self._holding.is_set():
+                raise DownloadCancelledError
+            return save_verified(self._open_body(log_file), log_file, directory, self._stopping)
+        finally:
+            self._transfers.discard(log_file.id)
 
     def _open_body(self, log_file: LogFile) -> requests.Response:
         """The response whose body is the file; the API key never leaves for the storage host."""
@@ -254,6 +294,10 @@ def download_in_order(
     stopping: threading.Event,
     waiting: Callable[[LogFile, float], None] = lambda *_: None,
     waiting_every: float = 1.0,
+    *,
+    holding: threading.Event | None = None,
+    out_of_time: Callable[[], bool] = lambda: False,
+    transferring: Callable[[LogFile], bool] = lambda _file: True,
 ) -> Generator[tuple[LogFile, Path], None, None]:
     """Download up to ``workers`` files at once, yielding them in listing order.
 
@@ -266,23 +310,51 @@ def download_in_order(
     abandoned: the workers are daemon threads, so one stuck in a slow read or a long
     ``Retry-After`` cannot hold up the end of the process. While the next file is not there
     yet, ``waiting(file, seconds so far)`` is called every ``waiting_every`` seconds.
+
+    Once ``out_of_time()`` says so, ``holding`` is set: no file is handed out any more, those
+    not started are dropped (the download gives up its call when it sees ``holding``), and the
+    files whose body is on its way (``transferring``) are still yielded, in order, up to the
+    first one dropped, or waiting for a turn or a retry. So no file is downloaded twice across
+    runs that stop for time.
     """
+    holding = holding or threading.Event()
     pool = WorkerPool(workers, download)
     pending: collections.deque[tuple[LogFile, concurrent.futures.Future[Path]]] = (
         collections.deque()
     )
     upcoming = iter(files)
+
+    def check_time() -> None:
+        if not holding.is_set() and out_of_time():
+            holding.set()
+
     try:
         while True:
+            check_time()
             while (
-                len(pending) < FILES_IN_HAND * workers
+                not holding.is_set()
+                and len(pending) < FILES_IN_HAND * workers
                 and (log_file := next(upcoming, None)) is not None
             ):
                 pending.append((log_file, pool.submit(log_file)))
             if not pending:
                 return
             log_file, future = pending.popleft()
-            path = _when_done(future, functools.partial(waiting, log_file), waiting_every)
+            if holding.is_set() and future.cancel():
+                return
+
+            def still_waiting(seconds: float, log_file: LogFile = log_file) -> None:
+                check_time()
+                if holding.is_set() and not transferring(log_file):
+                    raise DownloadCancelledError
+                waiting(log_file, seconds)
+
+            try:
+                path = _when_done(future, still_waiting, waiting_every)
+            except DownloadCancelledError:
+                if holding.is_set():
+                    return
+                raise
             try:
                 yield log_file, path
             finally:

@@ -1,9 +1,10 @@
 """Listing log files: the listing's pages, its entries, and paging past files sharing an end_time.
 
-The API pages with ``after=<end_time>``. It is documented neither as inclusive nor as exclusive,
-and several files can share one ``end_time``. So every request asks from one microsecond
-*before* the point reached (both readings then return every file at that ``end_time``), and the
-stream skips files it already handed out by id (see ``bookmark.py``).
+The API pages with ``after=<end_time>``. The reference documents it as strictly later, connectors
+report the boundary file coming back, and several files can share one ``end_time``. So every
+request asks from one microsecond *before* the point reached (both readings then return every
+file at that ``end_time``), and the stream skips files it already handed out by id (see
+``bookmark.py``).
 """
 
 from __future__ import annotations
@@ -102,9 +103,9 @@ class LogFile:
             raise malformed_listing(subject, str(exc), mask) from None
 
 
-def listing_subject(event_type: str) -> str:
-    """What listing ``event_type``'s files is, in messages."""
-    return f"Listing {event_type} log files"
+def listing_subject(feed: str) -> str:
+    """What listing the files of the feed named ``feed`` is, in messages."""
+    return f"Listing {feed} log files"
 
 
 def malformed_listing(subject: str, problem: str, mask: Masker) -> MalformedListingError:
@@ -182,10 +183,10 @@ def listing_after(end_time: datetime.datetime) -> str:
 class LogFilePaginator(BaseAPIPaginator[ListingPage]):
     """Follows ``has_more`` and ``last_end_time``, and refuses to loop on a full page of ties."""
 
-    def __init__(self, start_value: ListingPage, event_type: str, mask: Masker) -> None:
+    def __init__(self, start_value: ListingPage, feed: str, mask: Masker) -> None:
         super().__init__(start_value)
-        self._event_type = event_type
-        self._subject = listing_subject(event_type)
+        self._feed = feed
+        self._subject = listing_subject(feed)
         self._mask = mask
 
     @override
@@ -219,7 +220,7 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
         if token.limit < MAX_PAGE_SIZE:
             return token._replace(limit=MAX_PAGE_SIZE)
         msg = (
-            f"More than {MAX_PAGE_SIZE} {self._event_type} log files end at {last_end_time}, "
+            f"More than {MAX_PAGE_SIZE} {self._feed} log files end at {last_end_time}, "
             f"more than one listing page can hold, so the API's paging cannot get past them. "
             "Nothing after that point was synced and the bookmark stays before it; report the "
             "listing to OpenAI support."

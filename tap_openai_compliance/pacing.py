@@ -1,23 +1,28 @@
-"""One pace for every call the tap makes to the API, learned from the API's own answers.
+"""The pace of the tap's calls to the API: a documented budget, and what the API's answers teach.
 
-The API allows only so many calls a minute per key, and for a backfill that limit is the
-speed. Bouncing off it (a burst, a 429, a pause for everyone, another burst) leaves a good
-part of it unused, so each call waits its turn at a pace just under what the API allows:
+The API limits calls per endpoint and key (the download endpoint to 50 a minute), and for a
+backfill that limit is the speed. Bouncing off it (a burst, a 429, a pause for everyone, another
+burst) leaves a good part of it unused, so each call waits its turn at a pace just under what the
+API allows. Each endpoint has a ``Pacer`` of its own:
 
+- a documented budget, from the first call: at most so many calls in any minute (a sliding
+  window, so that no fixed window of the server's, wherever it starts, sees more);
 - from rate-limit headers, when the API sends them: the calls left, spread over the time until
   they refill (with none left, everyone waits for the refill);
 - otherwise from the 429s: at a refusal the pace drops below the rate of calls the API
   accepted over the last minute, then creeps up again while none are refused, so a pace set
   too low finds the limit again;
-- never faster than ``max_calls_per_minute``, for a key several pipelines share.
+- and never faster than ``max_calls_per_minute`` across every endpoint, for a key several
+  pipelines share (a pacer of its own that the others also wait on).
 
-A refusal's ``Retry-After`` pauses every caller, not only the one refused.
+A refusal's ``Retry-After`` pauses every caller of that endpoint, not only the one refused.
 """
 
 from __future__ import annotations
 
 import collections
 import email.utils
+import math
 import re
 import threading
 import time
@@ -40,6 +45,9 @@ PROBE_AFTER = 10.0
 PROBE_STEP = 1.05
 # A 429 without a usable Retry-After pauses everyone this long.
 DEFAULT_PAUSE = 1.0
+# A call of a budget's next minute waits this much longer than the minute: the server counts
+# calls as they arrive, and the first ones of a run arrive later (a new connection, TLS).
+WINDOW_MARGIN = 1.0
 
 # Calls left before the limit, and the time until it refills: OpenAI's names, then the IETF
 # draft's and the common X- ones.
@@ -51,42 +59,70 @@ _SECONDS_PER_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class Pacer:
-    """Spaces the calls of every thread to the API at the pace it allows."""
+    """Spaces the calls of every thread to one endpoint at the pace it allows."""
 
     def __init__(
         self,
         max_calls_per_minute: float | None = None,
         max_pause: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        budget_per_minute: float | None = None,
+        shared_cap: Pacer | None = None,
     ) -> None:
         self._cap = max_calls_per_minute / 60 if max_calls_per_minute else None
         # A longer Retry-After ends the sync (client.RetryPolicy); nobody waits past it.
         self._max_pause = max_pause
         self._clock = clock
+        self._shared_cap = shared_cap
         self._lock = threading.Lock()
         self._started = clock()
         self._learned: float | None = None
         self._from_headers: float | None = None
-        self._next_call = 0.0
+        self._next_call = self._last_turn = 0.0
         self._paused_until = 0.0
         self._accepted: collections.deque[float] = collections.deque()
         self._last_cut = self._last_change = float("-inf")
+        self._budget = budget_per_minute
+        # The turns of the budget's last calls: a new call waits until the oldest is a
+        # window (plus the margin) old. A budget under one a minute is one call a longer span.
+        calls = max(1, math.floor(budget_per_minute)) if budget_per_minute else 0
+        self._budget_span = WINDOW * calls / budget_per_minute if budget_per_minute else 0.0
+        self._budget_turns: collections.deque[float] = collections.deque(maxlen=calls or None)
 
     @property
     def rate(self) -> float | None:
-        """Calls per second allowed now (None: as fast as the calls come)."""
-        rates = [rate for rate in (self._cap, self._learned, self._from_headers) if rate]
+        """Calls per second allowed now, over a minute or more (None: as fast as they come)."""
+        budget = self._budget / 60 if self._budget else None
+        cap = self._shared_cap.rate if self._shared_cap else None
+        rates = [
+            rate for rate in (budget, cap, self._cap, self._learned, self._from_headers) if rate
+        ]
         return min(rates) if rates else None
 
+    def seconds_for(self, calls: int) -> float | None:
+        """About how long ``calls`` more calls take at this pace (None: no pace known)."""
+        rate = self.rate
+        return calls / rate if rate else None
+
     def wait_turn(self, sleep: Callable[[float], None] = time.sleep) -> None:
-        """Return when this call's turn has come."""
+        """Return when this call's turn has come; ``sleep`` does the waiting (it may raise)."""
         with self._lock:
             now = self._clock()
-            turn = max(now, self._next_call, self._paused_until)
-            if (rate := self.rate) is not None:
-                self._next_call = turn + 1 / rate
+            turn = max(now, self._next_call, self._paused_until, self._last_turn)
+            turns = self._budget_turns
+            if turns.maxlen is not None and len(turns) == turns.maxlen:
+                turn = max(turn, turns[0] + self._budget_span + WINDOW_MARGIN)
+            if turns.maxlen is not None:
+                turns.append(turn)
+            self._last_turn = turn
+            paced = [rate for rate in (self._cap, self._learned, self._from_headers) if rate]
+            if paced:
+                self._next_call = turn + 1 / min(paced)
         if turn > now:
             sleep(turn - now)
+        if self._shared_cap is not None:
+            self._shared_cap.wait_turn(sleep)
 
     def observe(self, response: requests.Response) -> None:
         """Learn from an answer of the API: its rate-limit headers, and whether it refused."""

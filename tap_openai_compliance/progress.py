@@ -22,11 +22,13 @@ class Progress:
         stream: str,
         interval: float,
         clock: t.Callable[[], float] = time.monotonic,
+        seconds_for: t.Callable[[int], float | None] = lambda _files: None,
     ) -> None:
         self._logger = logger
         self._stream = stream
         self._interval = interval
         self._clock = clock
+        self._seconds_for = seconds_for
         self._started = self._last_logged = clock()
         self.files_listed = 0
         self.files_done = 0
@@ -62,7 +64,8 @@ class Progress:
         self._last_logged = now
         rate = self.bytes / max(now - self._started, 1e-9) / 1e6
         self._logger.info(
-            "%s%s: %d of %d files listed so far done, %d records, %.1f MB/s, end_time reached: %s",
+            "%s%s: %d of %d files listed so far done, %d records, %.1f MB/s, end_time reached: "
+            "%s%s",
             prefix,
             self._stream,
             self.files_done,
@@ -70,4 +73,23 @@ class Progress:
             self.records + records_in_file,
             rate,
             self.reached or "none yet",
+            self._time_left(),
         )
+
+    def _time_left(self) -> str:
+        """About how long the files listed so far still take, at the pace the API allows."""
+        left = self.files_listed - self.files_done
+        seconds = self._seconds_for(left) if left else None
+        if seconds is None:
+            return ""
+        return f", about {_duration(seconds)} left for the files listed so far"
+
+
+def _duration(seconds: float) -> str:
+    """A duration as people read it: 40 s, 12 min, 3 h 20 min."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min"

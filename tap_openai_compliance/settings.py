@@ -11,12 +11,21 @@ from urllib.parse import urlsplit
 import jsonschema
 from singer_sdk import typing as th
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope, scope_of
+from tap_openai_compliance.feeds import (
+    KNOWN_FEEDS,
+    Feed,
+    UnknownFeedError,
+    default_feeds,
+    feed_named,
+)
 from tap_openai_compliance.listing import MAX_PAGE_SIZE
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
 from tap_openai_compliance.wording import REDACTED
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1/compliance"
+# "rate limited to 50 requests per minute per endpoint per API key" (the download endpoint).
+DOCUMENTED_DOWNLOADS_PER_MINUTE = 50
+MAX_DOWNLOADS_PER_MINUTE = 1_000_000
 LEGACY_KEY_VARIABLE = "COMPLIANCE_API_KEY"
 RETENTION = datetime.timedelta(days=30)
 
@@ -28,30 +37,38 @@ CONFIG_SCHEMA = th.PropertiesList(
         secret=True,
         title="API key",
         description=(
-            "Compliance API key (an API Platform key granted the compliance read scope). "
-            f"When unset, the {LEGACY_KEY_VARIABLE} environment variable is used."
+            "Admin API key that a workspace owner creates in the OpenAI Admin Console "
+            "(Credentials > Admin keys), preferably Restricted, with the Compliance Logs "
+            "Platform read permission, or the per-type scopes of the feeds to sync. When unset, "
+            f"the {LEGACY_KEY_VARIABLE} environment variable is used."
         ),
     ),
     th.Property(
         "workspace_id",
         th.StringType,
         title="Workspace ID",
-        description="ChatGPT Enterprise/Edu workspace UUID, for workspace-scoped event types.",
+        description="ChatGPT Enterprise/Edu workspace UUID: syncs the workspace's feeds.",
     ),
     th.Property(
         "organization_id",
         th.StringType,
         title="Organization ID",
-        description="API Platform organization id (org-...), for organization-scoped types.",
+        description=(
+            "API Platform organization id (org-...): syncs the organization's feeds "
+            "(APP_ORGANIZATION_LOG, APP_AUTH_ORGANIZATION_LOG, COSTS)."
+        ),
     ),
     th.Property(
         "event_types",
         th.ArrayType(th.StringType),
         title="Event types",
         description=(
-            "Event types to sync, e.g. AUTH_LOG. Default: every known type whose scope has an "
-            "id configured. A type the tap does not know yet is synced with a generic schema, "
-            "under the organization if its name contains ORGANIZATION, else the workspace."
+            "Feeds to sync, by stream name in capitals: AUTH_LOG, APP_LOG (the workspace's), "
+            "APP_ORGANIZATION_LOG (the organization's APP_LOG), COSTS, ... Default: every known "
+            "feed whose route has an id set, skipping with a warning those the key may not "
+            "read; a feed named here that the key may not read stops the run. A type the tap "
+            "does not know yet is named with its route, workspace:TYPE or organization:TYPE, and "
+            "synced with a generic schema."
         ),
     ),
     th.Property(
@@ -104,6 +121,29 @@ CONFIG_SCHEMA = th.PropertiesList(
             "Optional cap on calls a minute to the API, for a key several pipelines share "
             "(give each its share). Unset, the tap paces its calls to what the API allows, "
             "learned from its rate-limit headers or its 429s."
+        ),
+    ),
+    th.Property(
+        "downloads_per_minute",
+        th.NumberType(exclusive_minimum=0, maximum=MAX_DOWNLOADS_PER_MINUTE),
+        default=DOCUMENTED_DOWNLOADS_PER_MINUTE,
+        title="Downloads a minute",
+        description=(
+            "Log file downloads a minute at most, from the first one: the API allows "
+            f"{DOCUMENTED_DOWNLOADS_PER_MINUTE} a minute per key (raise it only where OpenAI "
+            "allows more). A lower limit learned from the API's rate-limit headers or 429s "
+            "takes over, and max_calls_per_minute caps every call."
+        ),
+    ),
+    th.Property(
+        "max_run_minutes",
+        th.NumberType(exclusive_minimum=0, maximum=7 * 24 * 60),
+        title="Run budget",
+        description=(
+            "Optional: minutes after which the run takes no new log file, emits the files "
+            "already downloading, writes its last STATE, says how far it got and exits 0; the "
+            "next run goes on from there. Set it below a scheduler's timeout, so that a long "
+            "first sync ends cleanly rather than being killed."
         ),
     ),
     th.Property(
@@ -318,26 +358,36 @@ def _schema_problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any
 
 
 def _event_type_problems(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Event types that are malformed, or whose scope has no id configured."""
+    """Names in ``event_types`` that name no feed, or a feed whose route has no id set."""
     found = []
-    for event_type in config.get("event_types") or []:
-        if not isinstance(event_type, str) or not event_type.replace("_", "").isalnum():
-            found.append(
-                f"Setting 'event_types' holds {event_type!r}, which is not an event type name."
-            )
+    for name in config.get("event_types") or []:
+        try:
+            feed = feed_named(name) if isinstance(name, str) else None
+        except UnknownFeedError as exc:
+            found.append(str(exc))
             continue
-        scope = scope_of(event_type.upper())
-        if not config.get(scope.id_setting):
-            found.append(
-                f"Event type {event_type} is listed under the {scope.name.lower()}: set "
-                f"'{scope.id_setting}' or remove it from 'event_types'."
-            )
+        if feed is None:
+            found.append(f"Setting 'event_types' holds {name!r}, which is not a feed's name.")
+        elif not config.get(feed.scope.id_setting):
+            found.append(_route_without_id(feed))
     return found
 
 
-def selected_event_types(config: t.Mapping[str, t.Any]) -> list[str]:
-    """The configured event types, or every known type whose scope has an id."""
+def _route_without_id(feed: Feed) -> str:
+    """A feed named in ``event_types`` whose route has no id set."""
+    twin = next(
+        (other for other in KNOWN_FEEDS if other.event_type == feed.event_type and other != feed),
+        None,
+    )
+    hint = f" The {twin.scope.label}'s {feed.event_type} is {twin.name}." if twin else ""
+    return (
+        f"Event type {feed.name} is the {feed.scope.label}'s feed: set '{feed.scope.id_setting}' "
+        f"or remove it from 'event_types'.{hint}"
+    )
+
+
+def selected_feeds(config: t.Mapping[str, t.Any]) -> list[Feed]:
+    """The feeds ``event_types`` names, or every known feed whose route has an id."""
     if configured := config.get("event_types"):
-        return list(dict.fromkeys(str(name).upper() for name in configured))
-    scopes_with_id = {scope for scope in Scope if config.get(scope.id_setting)} or set(Scope)
-    return [name for name, scope in KNOWN_EVENT_TYPES.items() if scope in scopes_with_id]
+        return list(dict.fromkeys(feed_named(str(name)) for name in configured))
+    return default_feeds(config)

@@ -29,14 +29,21 @@ from tap_openai_compliance.batching import (
     local_root,
 )
 from tap_openai_compliance.bookmark import Bookmark
-from tap_openai_compliance.client import RetryPolicy, check_api_response, new_session
+from tap_openai_compliance.client import (
+    AccessDeniedError,
+    RetryPolicy,
+    check_api_response,
+    new_session,
+)
 from tap_openai_compliance.download import Downloader
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
-from tap_openai_compliance.event_types import scope_of, stream_name
+from tap_openai_compliance.feeds import BROAD_SCOPE, Feed
 from tap_openai_compliance.listing import (
+    ONE_MICROSECOND,
     ListingPage,
     LogFile,
     LogFilePaginator,
+    listing_after,
     listing_page,
     listing_subject,
 )
@@ -54,7 +61,7 @@ from tap_openai_compliance.scratch import run_directory
 from tap_openai_compliance.settings import RETENTION, key_problem
 from tap_openai_compliance.side_streams import REJECTED_LINES
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
-from tap_openai_compliance.wording import Masker
+from tap_openai_compliance.wording import Masker, feed_not_readable
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -68,6 +75,7 @@ if t.TYPE_CHECKING:
 
     from tap_openai_compliance.pacing import Pacer
     from tap_openai_compliance.parsing import Line
+    from tap_openai_compliance.run import Run
     from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 
 P = t.ParamSpec("P")
@@ -81,8 +89,25 @@ ON_MALFORMED_LINE = "on_malformed_line"
 REJECT = "reject"
 
 
+class FeedCheck(t.NamedTuple):
+    """What the pre-flight check found of one feed."""
+
+    feed: Feed
+    readable: bool
+    detail: str
+    # Not readable for another reason than the key's scopes: a wrong key, id or address.
+    failed: bool = False
+
+
+class Pacers(t.NamedTuple):
+    """The pace of each API endpoint the log streams call, shared by every stream."""
+
+    listing: Pacer
+    download: Pacer
+
+
 class LogEventsStream(RESTStream[ListingPage]):
-    """The events of one event type, read file by file in the listing's order."""
+    """The events of one feed, read file by file in the listing's order."""
 
     primary_keys: t.ClassVar[list[str]] = ["event_id"]
     replication_key = LOG_FILE_END_TIME
@@ -95,33 +120,43 @@ class LogEventsStream(RESTStream[ListingPage]):
     def __init__(
         self,
         tap: Tap,
-        event_type: str,
+        feed: Feed,
         *,
-        pacer: Pacer,
+        named: bool,
+        pacers: Pacers,
+        run: Run,
         log_files: LogFilesStream,
         rejected_lines: RejectedLinesStream | None,
     ) -> None:
-        self.event_type = event_type
-        self.scope = scope_of(event_type)
-        schema = event_schema(event_type)
+        self.feed = feed
+        self.event_type = feed.event_type
+        self.scope = feed.scope
+        # Named in event_types: a feed the key may not read stops the run, not only the stream.
+        self.named = named
+        schema = event_schema(feed.event_type)
         self._declared_fields = frozenset(schema["properties"])
         schema["properties"].update(TAP_FIELDS_SCHEMA)
         # Discovery runs without settings too; a sync always has the id (settings check it).
         principal_id = tap.config.get(self.scope.id_setting) or f"{{{self.scope.id_setting}}}"
         super().__init__(
             tap,
-            name=stream_name(event_type),
+            name=feed.stream_name,
             schema=schema,
             path=f"/{self.scope.value}/{principal_id}/logs",
         )
-        self.listing_subject = listing_subject(event_type)
+        self.listing_subject = listing_subject(feed.name)
         self.masker = Masker(api_key=str(self.config.get("api_key") or ""))
         self._log_files = log_files
         self._rejected_lines = rejected_lines
         self._message_writer = tap.message_writer
-        self._pacer = pacer
+        self._pacers = pacers
+        self._run = run
         self._paginator: LogFilePaginator | None = None
         self._extracted_at = datetime.datetime.now(datetime.UTC)
+        end_date = self.config.get("end_date")
+        # The last end_time to sync (end_date): the API is asked for no later file, and a
+        # later one it lists all the same is not synced.
+        self._last_end_time = parse_timestamp(end_date) if end_date else None
         self._workers = int(self.config["max_concurrent_downloads"])
         self._max_line_bytes = int(float(self.config["max_line_size_mib"]) * 2**20)
         self._replace_nul = bool(self.config["replace_nul_characters"])
@@ -130,7 +165,6 @@ class LogEventsStream(RESTStream[ListingPage]):
             initial_wait=float(self.config["retry_initial_wait"]),
             max_retry_after=float(self.config["max_retry_after"]),
             timeouts=self.timeout,
-            pacer=pacer,
             logger=self.logger,
         )
 
@@ -141,6 +175,21 @@ class LogEventsStream(RESTStream[ListingPage]):
         done = self._bookmark()
         for records in self._synced_files(context, done, lambda: self._save_bookmark(done)):
             yield from records
+
+    def _not_readable(self, refused: AccessDeniedError) -> None:
+        """A feed the key may not read: the run stops if it was named, else it goes on."""
+        message = feed_not_readable(
+            self.feed.name, self.feed.read_scope, BROAD_SCOPE, refused.answer
+        )
+        if self.named:
+            msg = f"{message}, or remove {self.feed.name} from event_types."
+            raise ComplianceTapError(msg) from None
+        self.logger.warning(
+            "%s. Skipped: the other feeds sync; name the feeds to sync in event_types to "
+            "stop this warning.",
+            message,
+        )
+        self._run.skip(self.name, "the API key may not read it")
 
     @override
     def get_batches(
@@ -191,18 +240,30 @@ class LogEventsStream(RESTStream[ListingPage]):
         Once the caller has taken every record of a file, ``done`` covers it and
         ``file_done`` is called.
         """
+        if self._run.out_of_time():
+            return
         self._warn_if_past_retention(done)
         lookback = datetime.timedelta(minutes=int(self.config["lookback_minutes"]))
-        progress = Progress(self.logger, self.name, float(self.config["progress_interval"]))
+        progress = Progress(
+            self.logger,
+            self.name,
+            float(self.config["progress_interval"]),
+            seconds_for=self._pacers.download.seconds_for,
+        )
+        self._run.track(self.name, progress)
         # Listed but not yet complete: the bookmark's window must not pass them.
         in_flight: dict[str, datetime.datetime] = {}
         files = self._files_to_sync(context, done, in_flight, progress)
-        for log_file, path in self._downloader().in_order(files, progress.waiting):
-            yield self._emit_file(log_file, path, progress)
-            del in_flight[log_file.id]
-            done.complete(log_file, lookback, [*in_flight.values(), *self._listing_position()])
-            file_done()
-        progress.log(prefix="Finished ")
+        try:
+            for log_file, path in self._downloader().in_order(files, progress.waiting):
+                yield self._emit_file(log_file, path, progress)
+                del in_flight[log_file.id]
+                done.complete(log_file, lookback, [*in_flight.values(), *self._listing_position()])
+                file_done()
+        except AccessDeniedError as exc:
+            self._not_readable(exc)
+            return
+        progress.log(prefix="Stopped for time " if self._run.out_of_time() else "Finished ")
 
     def _files_to_sync(
         self,
@@ -212,8 +273,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         progress: Progress,
     ) -> Iterator[LogFile]:
         """Each listed file not yet synced, once, wherever it sits in the listing."""
-        end_date = self.config.get("end_date")
-        last = parse_timestamp(end_date) if end_date else None
+        last = self._last_end_time
         unverifiable_warned = False
         for item in self.request_records(context):
             log_file = LogFile.from_listing(item, self.listing_subject, self.masker)
@@ -325,6 +385,43 @@ class LogEventsStream(RESTStream[ListingPage]):
             return []
         return [parse_timestamp(paginator.current_value.after)]
 
+    def preflight(self) -> FeedCheck:
+        """Whether this feed can be read, as a sync reads it, in one listing call (and, when it
+        lists a file, that file's first bytes)."""
+        since = datetime.datetime.now(datetime.UTC) - RETENTION
+        params: dict[str, str | int] = {
+            "event_type": self.event_type,
+            "after": listing_after(since),
+            "limit": 1,
+        }
+
+        def list_one() -> requests.Response:
+            response = self.requests_session.get(
+                self.get_url(None),
+                params=params,
+                headers={**self.http_headers, **self.authenticator.auth_headers},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            self.validate_response(response)
+            return response
+
+        try:
+            response = self._retry.wrap(
+                list_one, lambda: self.listing_subject, self._pacers.listing.wait_turn
+            )()
+            entries = listing_page(response, self.masker)["data"]
+            if not entries:
+                return FeedCheck(self.feed, readable=True, detail="no log file in 30 days")
+            log_file = LogFile.from_listing(entries[0], self.listing_subject, self.masker)
+            host = self._downloader().probe(log_file)
+        except AccessDeniedError as refused:
+            detail = f"{refused.answer}: grant {self.feed.read_scope}"
+            return FeedCheck(self.feed, readable=False, detail=detail)
+        except ComplianceTapError as exc:
+            return FeedCheck(self.feed, readable=False, detail=str(exc), failed=True)
+        return FeedCheck(self.feed, readable=True, detail=f"a log file read from {host}")
+
     def _save_bookmark(self, done: Bookmark) -> None:
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""
         done.save_to(self.stream_state, LOG_FILE_END_TIME)
@@ -351,14 +448,15 @@ class LogEventsStream(RESTStream[ListingPage]):
     def _downloader(self) -> Downloader:
         """The downloads of this sync, through the same API pool, key and retry policy."""
         return Downloader(
-            event_type=self.event_type,
+            feed=self.feed.name,
             logs_url=self.get_url(None),
             api_headers={**self.http_headers, **self.authenticator.auth_headers},
             timeouts=self.timeout,
             retry=self._retry,
-            pacer=self._pacer,
+            pacer=self._pacers.download,
             mask=self.masker,
             workers=self._workers,
+            out_of_time=self._run.out_of_time,
         )
 
     # -- SDK hooks: calling the API, and paging through the listing ----------------------
@@ -397,11 +495,13 @@ class LogEventsStream(RESTStream[ListingPage]):
 
     @override
     def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:
-        return self._retry.wrap(func, lambda *_: self.listing_subject)
+        return self._retry.wrap(
+            func, lambda *_: self.listing_subject, self._pacers.listing.wait_turn
+        )
 
     @override
     def validate_response(self, response: requests.Response) -> None:
-        self._pacer.observe(response)
+        self._pacers.listing.observe(response)
         check_api_response(response, self.listing_subject, self.masker)
         listing_page(response, self.masker)
 
@@ -414,16 +514,20 @@ class LogEventsStream(RESTStream[ListingPage]):
         self, context: Context | None, next_page_token: ListingPage | None
     ) -> dict[str, t.Any]:
         assert next_page_token is not None
-        return {
+        params = {
             "event_type": self.event_type,
             "after": next_page_token.after,
             "limit": next_page_token.limit,
         }
+        if self._last_end_time is not None:
+            # The API's before is strictly earlier; end_date includes files ending at it.
+            params["before"] = format_timestamp(self._last_end_time + ONE_MICROSECOND)
+        return params
 
     @override
     def get_new_paginator(self) -> LogFilePaginator:
         start = ListingPage(self._bookmark().listing_after(), int(self.config["page_size"]))
-        self._paginator = LogFilePaginator(start, self.event_type, self.masker)
+        self._paginator = LogFilePaginator(start, self.feed.name, self.masker)
         return self._paginator
 
     @override

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import json
 import logging
@@ -23,8 +24,9 @@ from tap_openai_compliance.bookmark import UnusableStateError, given_state
 from tap_openai_compliance.errors import ComplianceTapError, Interrupted
 from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.pacing import Pacer
+from tap_openai_compliance.run import Run
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
-from tap_openai_compliance.streams import REJECT, LogEventsStream
+from tap_openai_compliance.streams import REJECT, LogEventsStream, Pacers
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -61,6 +63,43 @@ class TapOpenAICompliance(Tap):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, _stop)
 
+    @functools.cached_property
+    def run(self) -> Run:
+        """This run: its time budget, from when the streams were first made."""
+        return Run(self.config.get("max_run_minutes"))
+
+    @override  # type: ignore[misc]
+    def run_connection_test(self) -> bool:
+        """The pre-flight check (``--test``): can each feed be read, and its files downloaded?
+
+        One line per feed, then one ERROR line and exit 1 when something the settings ask for
+        cannot be read: a feed named in event_types, or every feed. Overridden though the SDK
+        marks it final: its own test syncs a record of each stream and stops at the first error.
+        """
+        log_streams = [s for s in self.streams.values() if isinstance(s, LogEventsStream)]
+        checks = [stream.preflight() for stream in log_streams]
+        row = "%-28s %-13s %-8s %s"
+        self.logger.info(row, "feed", "route", "readable", "detail")
+        for check in checks:
+            self.logger.info(
+                row,
+                check.feed.name,
+                check.feed.scope.label,
+                "yes" if check.readable else "no",
+                check.detail,
+            )
+        named = bool(self.config.get("event_types"))
+        failing = [check for check in checks if check.failed or (named and not check.readable)]
+        if failing or not any(check.readable for check in checks):
+            worst = (failing or checks)[0]
+            msg = (
+                f"The pre-flight check failed: {len(failing) or len(checks)} of {len(checks)} "
+                f"feeds cannot be read (first: {worst.feed.name}: {worst.detail})."
+            )
+            raise ComplianceTapError(msg)
+        self.logger.info("The pre-flight check passed: every feed marked yes can be synced.")
+        return True
+
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
         state = given_state(state)
@@ -71,31 +110,70 @@ class TapOpenAICompliance(Tap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        # One pace for every stream's calls: they share the key's rate limit.
-        pacer = Pacer(
-            self.config.get("max_calls_per_minute"),
-            max_pause=float(self.config["max_retry_after"]),
-        )
         log_files = LogFilesStream(self)
         rejected_lines = (
             RejectedLinesStream(self) if self.config.get("on_malformed_line") == REJECT else None
         )
+        named = bool(self.config.get("event_types"))
+        pacers = self._pacers()
         streams: list[Stream] = [
             LogEventsStream(
                 self,
-                event_type,
-                pacer=pacer,
+                feed,
+                named=named,
+                pacers=pacers,
+                run=self.run,
                 log_files=log_files,
                 rejected_lines=rejected_lines,
             )
-            for event_type in settings.selected_event_types(self.config)
+            for feed in settings.selected_feeds(self.config)
         ]
         streams.append(log_files)
         if rejected_lines is not None:
             streams.append(rejected_lines)
         return streams
 
+    def _pacers(self) -> Pacers:
+        """One pace per endpoint, shared by every stream: the key's limits are per endpoint."""
+        max_pause = float(self.config["max_retry_after"])
+        shared_cap = Pacer(self.config.get("max_calls_per_minute"), max_pause=max_pause)
+        return Pacers(
+            listing=Pacer(max_pause=max_pause, shared_cap=shared_cap),
+            download=Pacer(
+                max_pause=max_pause,
+                budget_per_minute=float(self.config["downloads_per_minute"]),
+                shared_cap=shared_cap,
+            ),
+        )
+
     # -- SDK seams, each checked by tests/test_sdk_seams.py --------------------------------
+
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        """Sync every stream, then say how the run ended when that is news.
+
+        ``sync_all`` is marked final in the SDK, but it is the one place where the whole run
+        is over and this tap's shared run state can be read.
+        """
+        super().sync_all()
+        log_streams = [
+            stream for stream in self.streams.values() if isinstance(stream, LogEventsStream)
+        ]
+        if log_streams and all(stream.name in self.run.skipped for stream in log_streams):
+            msg = (
+                "The API key may read none of the feeds synced by default (each was refused "
+                "with HTTP 403; see the warnings above): grant it the Compliance Logs Platform "
+                "read permission or the feeds' own scopes, or check that it belongs to this "
+                "workspace or organization."
+            )
+            raise ComplianceTapError(msg)
+        if self.run.ran_out_of_time:
+            not_reached = [
+                stream.name
+                for stream in log_streams
+                if stream.selected and stream.name not in self.run.streams
+            ]
+            self.logger.warning("%s", self.run.out_of_time_line(not_reached))
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -142,6 +220,11 @@ class TapOpenAICompliance(Tap):
         except ComplianceTapError as exc:
             # The last STATE printed still covers only completed files.
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except ConfigValidationError as exc:
+            # Each problem once, in its own words; the SDK would add "Config validation failed".
+            for problem in exc.errors:
+                cls.logger.error("%s", problem)
             sys.exit(1)
         except BrokenPipeError:
             # Whatever read stdout is gone; anything still buffered could only fail again.

@@ -63,18 +63,23 @@ GIVE_UP_ADVICE = (
     "only completed files, so nothing is lost)."
 )
 
+ADMIN_KEYS = "the OpenAI Admin Console (Credentials > Admin keys)"
+
 WHAT_TO_CHECK = {
-    HTTPStatus.UNAUTHORIZED: "Check api_key: it must be a current Compliance API key.",
+    HTTPStatus.UNAUTHORIZED: (
+        f"Check api_key: it must be a current Admin API key, created in {ADMIN_KEYS}."
+    ),
     HTTPStatus.FORBIDDEN: (
-        "Check that the key was granted the compliance read scope for this workspace or "
-        "organization (OpenAI support grants it)."
+        "Check the Admin API key's permissions in "
+        f"{ADMIN_KEYS}: it needs the Compliance Logs Platform read permission, or the "
+        "per-type scope of each feed to sync, for this workspace or organization."
     ),
     HTTPStatus.NOT_FOUND: (
         "Check workspace_id / organization_id: the API does not know this workspace or "
         "organization (or the log file has passed the 30-day retention)."
     ),
     HTTPStatus.BAD_REQUEST: (
-        "Check event_types: this event type may belong to the other scope (workspace or "
+        "Check event_types: this event type may belong to the other route (workspace or "
         "organization), or may not exist."
     ),
     HTTPStatus.UNPROCESSABLE_ENTITY: "Check start_date, end_date, page_size and event_types.",
@@ -223,14 +228,22 @@ def http_status(response: requests.Response, mask: Masker) -> str:
     return text
 
 
-def refusal(subject: str, response: requests.Response, mask: Masker) -> str:
-    """A request the API refused for good, with what to check for that status."""
-    message = f"{subject} failed: {http_status(response, mask)}"
+def refusal(subject: str, status: int, answer: str) -> str:
+    """A request the API refused for good (``answer``: its ``http_status``), with what to check."""
+    message = f"{subject} failed: {answer}"
     try:
-        hint = WHAT_TO_CHECK.get(HTTPStatus(response.status_code))
+        hint = WHAT_TO_CHECK.get(HTTPStatus(status))
     except ValueError:
         hint = None
     return f"{message.rstrip('.')}. {hint}" if hint else message
+
+
+def feed_not_readable(feed: str, read_scope: str, broad_scope: str, answer: str) -> str:
+    """A feed the API key may not read, and the scope to grant it."""
+    return (
+        f"The API key may not read {feed} ({answer}). Grant the Admin API key the scope "
+        f"{read_scope} (or {broad_scope}, every feed) in {ADMIN_KEYS}"
+    )
 
 
 def redirect_refusal(subject: str, response: requests.Response) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tap_openai_compliance.event_types import scope_of
+from tap_openai_compliance.feeds import Feed, Scope, feed_named
 from tap_openai_compliance.sandbox import FakeComplianceAPI
 from tap_openai_compliance.sandbox.data import make_event
 
@@ -18,6 +18,7 @@ API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
 WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"
 FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+UNLIMITED_DOWNLOADS = 1_000_000
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def api() -> t.Iterator[FakeComplianceAPI]:
 
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
-    """Settings for a sync against the fake, with retries fast enough for tests."""
+    """Settings for a sync against the fake, with retries fast enough for tests, and downloads
+    not held to the API's documented limit (the tests of that limit set their own)."""
     return {
         "api_key": API_KEY,
         "workspace_id": WORKSPACE_ID,
@@ -39,36 +41,46 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
         "start_date": "2026-11-01T00:00:00Z",
         "retry_initial_wait": 0.01,
         "request_timeout": 10,
+        "downloads_per_minute": UNLIMITED_DOWNLOADS,
         **overrides,
     }
 
 
 def add_files(
     api: FakeComplianceAPI,
-    event_type: str,
+    feed_name: str,
     end_times: t.Sequence[datetime],
     *,
     events_per_file: int = 3,
     seed: int = 1,
     gzip: bool = False,
 ) -> list[str]:
-    """Add one file per end time, each with fresh events of ``event_type``; return their ids."""
-    rng = random.Random(f"{seed}-{event_type}-{end_times[0].isoformat()}")
-    scope = scope_of(event_type)
-    principal_id = WORKSPACE_ID if scope.value == "workspaces" else ORGANIZATION_ID
+    """Add one file per end time to the feed ``event_types`` names ``feed_name`` (AUTH_LOG,
+    APP_ORGANIZATION_LOG, ...), each with fresh events; return their ids."""
+    feed = feed_named(feed_name)
+    rng = random.Random(f"{seed}-{feed_name}-{end_times[0].isoformat()}")
+    principal_id = principal_of(feed)
     ids = []
     for end_time in end_times:
         events = [
             make_event(
-                event_type,
+                feed.event_type,
                 principal_id=principal_id,
                 timestamp=end_time - timedelta(seconds=n + 1),
                 rng=rng,
+                scope=feed.scope,
             )
             for n in range(events_per_file)
         ]
-        ids.append(api.add_log_file(scope, principal_id, event_type, events, end_time, gzip=gzip))
+        ids.append(
+            api.add_log_file(feed.scope, principal_id, feed.event_type, events, end_time, gzip=gzip)
+        )
     return ids
+
+
+def principal_of(feed: Feed) -> str:
+    """The tests' workspace or organization id, for a feed of its route."""
+    return WORKSPACE_ID if feed.scope is Scope.WORKSPACE else ORGANIZATION_ID
 
 
 def hourly(count: int, start: datetime = FIRST_END_TIME) -> list[datetime]:

@@ -15,7 +15,6 @@ from tap_openai_compliance.client import (
     check_api_response,
     retry_after_seconds,
 )
-from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.sandbox import Fault
 from tap_openai_compliance.wording import Masker
 from tests.test_wording import listing_response
@@ -41,7 +40,6 @@ def policy(**overrides) -> RetryPolicy:
         "initial_wait": 0.01,
         "max_retry_after": 60,
         "timeouts": (1.0, 1.0),
-        "pacer": Pacer(),
         "logger": logging.getLogger("test"),
         **overrides,
     }
@@ -80,14 +78,14 @@ def test_a_call_is_tried_again_until_it_succeeds():
             raise outcome
         return f"{name} {outcome}"
 
-    assert policy().wrap(flaky, lambda name: f"Calling {name}")("it") == "it done"
+    assert policy().wrap(flaky, lambda name: f"Calling {name}", lambda: None)("it") == "it done"
 
 
 def test_when_tries_run_out_one_plain_error_names_the_call_and_the_last_cause():
     def always_dropped(name: str) -> str:
         raise requests.exceptions.ConnectionError(f"http://host/{name}?signature=secret")
 
-    call = policy(max_tries=2).wrap(always_dropped, lambda name: f"Calling {name}")
+    call = policy(max_tries=2).wrap(always_dropped, lambda name: f"Calling {name}", lambda: None)
 
     with pytest.raises(ComplianceAPIError) as raised:
         call("it")
@@ -105,7 +103,7 @@ def test_a_failure_no_retry_fixes_ends_at_once_without_quoting_the_url():
         raise requests.exceptions.InvalidHeader(f"bad header for http://host/{name}?token=secret")
 
     with pytest.raises(ComplianceAPIError, match="Calling it failed: a request header") as raised:
-        policy().wrap(malformed, lambda name: f"Calling {name}")("it")
+        policy().wrap(malformed, lambda name: f"Calling {name}", lambda: None)("it")
 
     assert tries == ["it"]
     assert "token" not in str(raised.value)
@@ -143,7 +141,7 @@ def test_a_retry_after_longer_than_the_tap_waits_ends_the_call_at_once_naming_it
         raise refused_with_retry_after(api, retry_after)
 
     with pytest.raises(ComplianceAPIError) as raised:
-        policy(max_tries=5).wrap(refused, lambda name: f"Calling {name}")("it")
+        policy(max_tries=5).wrap(refused, lambda name: f"Calling {name}", lambda: None)("it")
 
     assert tries == ["it"]
     message = str(raised.value)

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from singer_sdk.helpers.capabilities import FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, scope_of, stream_name
+from tap_openai_compliance.feeds import KNOWN_FEEDS, Feed, Scope, feed_named
 from tap_openai_compliance.sandbox import (
     DEMO_API_KEY,
     DEMO_ORGANIZATION_ID,
@@ -43,7 +43,7 @@ if t.TYPE_CHECKING:
 
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 EMAIL_SALT = "salt-for-the-masking-test"
-STREAMS = [stream_name(event_type) for event_type in KNOWN_EVENT_TYPES]
+STREAMS = [feed.stream_name for feed in KNOWN_FEEDS]
 TAP_FIELDS = {"_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields"}
 UNKNOWN_FIELD = "risk_assessment"
 pytestmark = pytest.mark.timeout(600)
@@ -219,38 +219,52 @@ def project(
 # -- what the sandbox serves -------------------------------------------------------------------
 
 
-def served_events(api: FakeComplianceAPI, event_type: str) -> list[dict[str, t.Any]]:
-    """Every event of a type, repeats included, in the order the API lists its files."""
+def feed_of(log_file: t.Any) -> Feed:
+    """The feed a sandbox log file belongs to."""
+    return Feed(log_file.event_type, log_file.scope)
+
+
+def served_events(api: FakeComplianceAPI, feed: Feed) -> list[dict[str, t.Any]]:
+    """Every event of a feed, repeats included, in the order the API lists its files."""
     files = sorted(
-        (log_file for log_file in api.log_files() if log_file.event_type == event_type),
+        (log_file for log_file in api.log_files() if feed_of(log_file) == feed),
         key=lambda log_file: log_file.end_time,
     )
     return [event for log_file in files for event in api.events_of(log_file.id)]
 
 
-def distinct_events(api: FakeComplianceAPI, event_type: str) -> dict[str, dict[str, t.Any]]:
-    """The events of a type by event_id: what one row each should hold."""
-    return {event["event_id"]: event for event in served_events(api, event_type)}
+def distinct_events(api: FakeComplianceAPI, feed: Feed) -> dict[str, dict[str, t.Any]]:
+    """The events of a feed by event_id: what one row each should hold."""
+    return {event["event_id"]: event for event in served_events(api, feed)}
 
 
 def add_newer_files(
-    api: FakeComplianceAPI, event_type: str, count: int, *, repeat: dict[str, t.Any] | None = None
+    api: FakeComplianceAPI, feed_name: str, count: int, *, repeat: dict[str, t.Any] | None = None
 ) -> list[str]:
-    """Add ``count`` files ending after every file so far; the first repeats ``repeat``."""
+    """Add ``count`` files to a feed, ending after every file so far; the first repeats
+    ``repeat``."""
+    feed = feed_named(feed_name)
     latest = max(log_file.end_time for log_file in api.log_files())
-    rng = random.Random(f"newer-{event_type}-{count}")
-    scope = scope_of(event_type)
-    principal_id = DEMO_WORKSPACE_ID if scope.value == "workspaces" else DEMO_ORGANIZATION_ID
+    rng = random.Random(f"newer-{feed_name}-{count}")
+    principal_id = DEMO_WORKSPACE_ID if feed.scope is Scope.WORKSPACE else DEMO_ORGANIZATION_ID
     file_ids = []
     for index in range(count):
         end_time = latest + timedelta(minutes=index + 1)
         events = [
-            make_event(event_type, principal_id=principal_id, timestamp=end_time, rng=rng)
+            make_event(
+                feed.event_type,
+                principal_id=principal_id,
+                timestamp=end_time,
+                rng=rng,
+                scope=feed.scope,
+            )
             for _ in range(25)
         ]
         if index == 0 and repeat is not None:
             events.insert(0, repeat)
-        file_ids.append(api.add_log_file(scope, principal_id, event_type, events, end_time))
+        file_ids.append(
+            api.add_log_file(feed.scope, principal_id, feed.event_type, events, end_time)
+        )
     return file_ids
 
 
@@ -296,9 +310,9 @@ def assert_rows_hold_events(
 def assert_everything_loaded_once(project: Project, api: FakeComplianceAPI) -> None:
     """Every table holds exactly one row per distinct event the sandbox served."""
     assert project.tables() >= set(STREAMS)
-    for event_type in KNOWN_EVENT_TYPES:
-        rows = project.rows_by_id(stream_name(event_type))
-        assert rows.keys() == distinct_events(api, event_type).keys(), event_type
+    for feed in KNOWN_FEEDS:
+        rows = project.rows_by_id(feed.stream_name)
+        assert rows.keys() == distinct_events(api, feed).keys(), feed
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -335,18 +349,18 @@ def test_meltano_yml_declares_what_the_tap_advertises():
 def test_first_sync_loads_one_row_per_event_with_json_objects_and_timestamps(project, sandbox):
     project.run("sync-postgres")
 
-    for event_type in KNOWN_EVENT_TYPES:
-        table = stream_name(event_type)
-        events = distinct_events(sandbox, event_type)
+    for feed in KNOWN_FEEDS:
+        table = feed.stream_name
+        events = distinct_events(sandbox, feed)
         # The sandbox repeats events across files: upserts on event_id keep one row each.
-        assert len(served_events(sandbox, event_type)) > len(events)
+        assert len(served_events(sandbox, feed)) > len(events)
         assert_rows_hold_events(project, table, events)
         types = project.column_types(table)
         assert types["actor"] == types["principal"] == "jsonb"
         assert types["timestamp"].startswith("timestamp")
         assert types["_sdc_log_file_end_time"].startswith("timestamp")
         with_unknown = [event for event in events.values() if UNKNOWN_FIELD in event]
-        assert with_unknown, f"the sandbox serves {UNKNOWN_FIELD} in some {event_type} events"
+        assert with_unknown, f"the sandbox serves {UNKNOWN_FIELD} in some {feed.name} events"
 
 
 def test_a_second_sync_with_nothing_new_changes_no_row_and_downloads_nothing(project, sandbox):
@@ -367,7 +381,7 @@ def test_a_second_sync_with_nothing_new_changes_no_row_and_downloads_nothing(pro
 def test_a_sync_after_new_files_loads_exactly_their_events(project, sandbox):
     project.run("sync-postgres")
     before = {table: project.rows_by_id(table) for table in STREAMS}
-    repeated = next(iter(distinct_events(sandbox, "AUTH_LOG").values()))
+    repeated = next(iter(distinct_events(sandbox, feed_named("AUTH_LOG")).values()))
     new_files = add_newer_files(sandbox, "AUTH_LOG", 2, repeat=repeated)
     new_files += add_newer_files(sandbox, "COSTS", 1)
     sandbox.clear_requests()
@@ -383,8 +397,8 @@ def test_a_sync_after_new_files_loads_exactly_their_events(project, sandbox):
         new_events = {
             event["event_id"]
             for file_id in new_files
+            if feed_of(sandbox.log_file(file_id)).stream_name == table
             for event in sandbox.events_of(file_id)
-            if stream_name(event["type"]) == table
         }
         assert new_rows == new_events, table
         # Rows not in the new files are untouched, down to their _sdc_batched_at.
@@ -416,7 +430,10 @@ def test_a_killed_sync_loses_nothing_and_duplicates_nothing_when_run_again(proje
         # As a machine that dies would: meltano, the tap and the target at once.
         os.killpg(sync.pid, signal.SIGKILL)
         sync.wait()
-    landed = sum(project.count_rows_from_files(stream_name(e), new_files[e]) for e in new_files)
+    landed = sum(
+        project.count_rows_from_files(feed_named(name).stream_name, new_files[name])
+        for name in new_files
+    )
     assert 0 < landed < sum(len(sandbox.events_of(file_id)) for file_id in all_new)
     # SDK targets confirm state only when all their batches are written (at the end, or every
     # five minutes): the killed run confirmed nothing, so the saved state still is the first's.
@@ -437,11 +454,11 @@ def test_a_killed_sync_loses_nothing_and_duplicates_nothing_when_run_again(proje
 def test_the_first_sync_into_jsonl_writes_every_served_event(project, sandbox):
     project.run("sync-jsonl")
 
-    for event_type in KNOWN_EVENT_TYPES:
-        path = project.jsonl_dir / f"{stream_name(event_type)}.jsonl"
+    for feed in KNOWN_FEEDS:
+        path = project.jsonl_dir / f"{feed.stream_name}.jsonl"
         records = [json.loads(line) for line in path.read_text().splitlines()]
         # Files are appended to as events come, repeats included: readers dedupe on event_id.
-        assert [as_served(record) for record in records] == served_events(sandbox, event_type)
+        assert [as_served(record) for record in records] == served_events(sandbox, feed)
         # A field the schema does not declare is in _sdc_unknown_fields only.
         assert any(UNKNOWN_FIELD in (r.get("_sdc_unknown_fields") or {}) for r in records)
         assert not any(UNKNOWN_FIELD in record for record in records)
@@ -450,14 +467,14 @@ def test_the_first_sync_into_jsonl_writes_every_served_event(project, sandbox):
 def test_every_stream_loads_into_target_csv_whose_columns_are_the_schema(project, sandbox):
     project.run("sync-csv")
 
-    for event_type in KNOWN_EVENT_TYPES:
-        path = project.jsonl_dir.parent / "csv" / f"{stream_name(event_type)}.csv"
+    for feed in KNOWN_FEEDS:
+        path = project.jsonl_dir.parent / "csv" / f"{feed.stream_name}.csv"
         with path.open(newline="") as file:
             rows = list(csv.DictReader(file))
-        served = served_events(sandbox, event_type)
+        served = served_events(sandbox, feed)
         assert [row["event_id"] for row in rows] == [event["event_id"] for event in served]
         # target-csv writes a nested object as Python's repr of it.
-        assert any(f"'{UNKNOWN_FIELD}'" in row["_sdc_unknown_fields"] for row in rows), event_type
+        assert any(f"'{UNKNOWN_FIELD}'" in row["_sdc_unknown_fields"] for row in rows), feed
     with (project.jsonl_dir.parent / "csv" / "log_files.csv").open(newline="") as file:
         assert {row["id"] for row in csv.DictReader(file)} == {f.id for f in sandbox.log_files()}
 
@@ -465,13 +482,13 @@ def test_every_stream_loads_into_target_csv_whose_columns_are_the_schema(project
 def sandbox_emails(api: FakeComplianceAPI) -> set[str]:
     """Every email address anywhere in the events the sandbox serves."""
     found: set[str] = set()
-    for event_type in KNOWN_EVENT_TYPES:
-        text = json.dumps(served_events(api, event_type))
+    for feed in KNOWN_FEEDS:
+        text = json.dumps(served_events(api, feed))
         found.update(re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text))
     return found
 
 
-# What people wrote, by where the known event types carry it.
+# What people wrote, by where the known event types carry it (on every route serving them).
 MESSAGE_TEXT: dict[str, list[tuple[str, ...]]] = {
     "CONVERSATION_MESSAGE": [("message", "content"), ("conversation", "title")],
     "CODEX_LOG": [("event_details", "prompt_text"), ("event_details", "response_text")],
@@ -498,8 +515,9 @@ def message_texts(api: FakeComplianceAPI) -> set[str]:
             for item in value.values() if isinstance(value, dict) else value:
                 yield from strings(item)
 
-    for event_type, paths in MESSAGE_TEXT.items():
-        for event in served_events(api, event_type):
+    for feed in KNOWN_FEEDS:
+        for event in served_events(api, feed):
+            paths = MESSAGE_TEXT.get(feed.event_type, [])
             for path in paths:
                 value: t.Any = event
                 for key in path:
@@ -510,7 +528,7 @@ def message_texts(api: FakeComplianceAPI) -> set[str]:
 
 def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(project, sandbox):
     # A field no schema declares yet, holding an email and text: it must not leak either.
-    leaky = next(iter(distinct_events(sandbox, "AUTH_LOG").values()))
+    leaky = next(iter(distinct_events(sandbox, feed_named("AUTH_LOG")).values()))
     leaky = {**leaky, "event_id": "leaky-0001", "reviewer": "leak.check@example.com"}
     leaky["annotation"] = "a sentence somebody wrote about this login"
     add_newer_files(sandbox, "AUTH_LOG", 1, repeat=leaky)
@@ -534,9 +552,9 @@ def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(projec
             dump = "\n".join(row["row"] for row in conn.execute(query))
             assert not [email for email in emails if email in dump], table
             assert not [text for text in texts if json.dumps(text)[1:-1] in dump], table
-    for event_type in KNOWN_EVENT_TYPES:
-        rows = project.rows_by_id(stream_name(event_type))
-        events = distinct_events(sandbox, event_type)
+    for feed in KNOWN_FEEDS:
+        rows = project.rows_by_id(feed.stream_name)
+        events = distinct_events(sandbox, feed)
         assert rows.keys() == events.keys()
         for event_id, event in events.items():
             email = event["actor"].get("user_email")
@@ -663,7 +681,7 @@ def docs_sql_examples() -> list[str]:
 def test_the_docs_sql_examples_run_on_what_meltano_yml_loads(project, sandbox):
     examples = docs_sql_examples()
     assert len(examples) >= 4
-    event = next(iter(distinct_events(sandbox, "AUDIT_LOG").values()))
+    event = next(iter(distinct_events(sandbox, feed_named("AUDIT_LOG")).values()))
     add_newer_files(
         sandbox, "AUDIT_LOG", 1, repeat={**event, "event_id": "no-actor", "actor": None}
     )

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from tap_openai_compliance.pacing import Pacer, retry_after
+from tap_openai_compliance.pacing import WINDOW_MARGIN, Pacer, retry_after
 
 
 class FakeClock:
@@ -169,3 +169,66 @@ def test_however_few_calls_a_header_says_are_left_none_waits_past_the_longest_pa
     pacer.wait_turn(clock.sleep)
 
     assert clock.slept == [pytest.approx(900)]
+
+
+def turns(pacer: Pacer, clock: FakeClock, calls: int) -> list[float]:
+    """When each of ``calls`` calls, each accepted, gets its turn."""
+    started = []
+    for _ in range(calls):
+        pacer.wait_turn(clock.sleep)
+        started.append(clock.now)
+        pacer.observe(answer())
+    return started
+
+
+def test_a_budget_of_calls_a_minute_holds_from_the_first_call_in_any_minute():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, budget_per_minute=50)
+
+    started = turns(pacer, clock, 110)
+
+    first = started[0]
+    # The first 50 go at once; the 51st a minute (and a margin) after the first, and so on.
+    assert started[49] == first
+    assert started[50] == pytest.approx(first + 60 + WINDOW_MARGIN)
+    assert started[100] == pytest.approx(first + 2 * (60 + WINDOW_MARGIN))
+    # No span of a minute holds more than 50 calls, wherever a server's window starts.
+    assert max(sum(1 for t in started if s <= t < s + 60) for s in started) == 50
+    assert pacer.rate == pytest.approx(50 / 60)
+    assert pacer.seconds_for(100) == pytest.approx(120)
+
+
+def test_a_lower_limit_learned_from_refusals_takes_over_from_the_budget():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, budget_per_minute=50)
+    accepted(pacer, clock, 20, per_second=0.5)
+
+    pacer.observe(answer(429, Retry_After="1"))
+
+    assert pacer.rate is not None
+    assert pacer.rate < 0.5
+    # The budget alone would let 50 through at once.
+    assert calls_in(pacer, clock, 60) <= 32
+
+
+def test_a_cap_shared_by_two_endpoints_holds_their_calls_together():
+    clock = FakeClock()
+    cap = Pacer(max_calls_per_minute=60, clock=clock)
+    listing = Pacer(clock=clock, shared_cap=cap)
+    download = Pacer(clock=clock, budget_per_minute=1000, shared_cap=cap)
+
+    for _ in range(30):
+        listing.wait_turn(clock.sleep)
+        download.wait_turn(clock.sleep)
+
+    assert clock.now - 100 == pytest.approx(59, abs=1)
+    assert download.rate == pytest.approx(1.0)
+
+
+def test_a_budget_under_one_call_a_minute_spaces_single_calls():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, budget_per_minute=0.5)
+
+    started = turns(pacer, clock, 3)
+
+    assert started[1] - started[0] == pytest.approx(120 + WINDOW_MARGIN)

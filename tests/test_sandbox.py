@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope
+from tap_openai_compliance.feeds import KNOWN_FEEDS, Feed, Scope
 from tap_openai_compliance.sandbox import (
     FakeComplianceAPI,
     Fault,
@@ -78,21 +78,22 @@ def download(api: FakeComplianceAPI, http: requests.Session, file_id: str) -> re
     return http.get(f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}", timeout=5)
 
 
-def test_listing_pages_in_end_time_order_with_an_inclusive_after(
-    api: FakeComplianceAPI, http: requests.Session
-) -> None:
-    ids = add_files(api, 5)
+def test_listing_pages_in_end_time_order_with_an_inclusive_after(http: requests.Session) -> None:
+    # As connectors report it: a file ending exactly at after comes back.
+    with FakeComplianceAPI(api_key=API_KEY, after_exclusive=False) as api:
+        api.add_principal(Scope.WORKSPACE, WORKSPACE_ID)
+        ids = add_files(api, 5)
 
-    first = listing(api, http, limit=2).json()
-    assert [f["id"] for f in first["data"]] == ids[:2]
-    assert first["has_more"] is True
-    assert first["last_end_time"] == "2026-07-01T01:00:00.000000Z"
+        first = listing(api, http, limit=2).json()
+        assert [f["id"] for f in first["data"]] == ids[:2]
+        assert first["has_more"] is True
+        assert first["last_end_time"] == "2026-07-01T01:00:00.000000Z"
 
-    second = listing(api, http, after=first["last_end_time"], limit=2).json()
-    assert [f["id"] for f in second["data"]] == ids[1:3]  # the boundary file comes back
+        second = listing(api, http, after=first["last_end_time"], limit=2).json()
+        assert [f["id"] for f in second["data"]] == ids[1:3]  # the boundary file comes back
 
-    last = listing(api, http, after="2026-07-01T04:00:00+00:00", limit=2).json()
-    assert ([f["id"] for f in last["data"]], last["has_more"]) == ([ids[4]], False)
+        last = listing(api, http, after="2026-07-01T04:00:00+00:00", limit=2).json()
+        assert ([f["id"] for f in last["data"]], last["has_more"]) == ([ids[4]], False)
 
 
 def test_exclusive_after_skips_the_boundary_and_ties_keep_insertion_order(
@@ -325,7 +326,7 @@ def test_demo_dataset_covers_every_type_with_its_quirks(http: requests.Session) 
 
     api = demo()
     files = api.log_files()
-    assert {f.event_type for f in files} == set(KNOWN_EVENT_TYPES)
+    assert {Feed(f.event_type, f.scope) for f in files} == set(KNOWN_FEEDS)
     assert all(
         f.principal_id == (WORKSPACE_ID if f.scope is Scope.WORKSPACE else ORGANIZATION_ID)
         for f in files
@@ -521,7 +522,7 @@ def test_hostile_fault_sizes_must_not_be_negative() -> None:
 
 
 def test_reversed_pages_hold_the_same_files_latest_first(http: requests.Session) -> None:
-    with FakeComplianceAPI(api_key=API_KEY, page_order="reversed") as api:
+    with FakeComplianceAPI(api_key=API_KEY, page_order="reversed", after_exclusive=False) as api:
         ids = add_files(api, 5)
         first = listing(api, http, limit=3).json()
         assert [f["id"] for f in first["data"]] == [ids[2], ids[1], ids[0]]
@@ -554,3 +555,61 @@ def test_dot_file_ids_are_listed_as_is(api: FakeComplianceAPI, http: requests.Se
     # requests resolves /logs/.. to /workspaces/{id}/: the route does not exist.
     assert download(api, http, "..").status_code == 404
     assert download(api, http, "%2E%2E").content == b"{}\n"  # percent-encoded, it is served
+
+
+def test_the_organization_route_serves_its_app_logs_and_costs(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    for event_type in ("APP_LOG", "APP_AUTH_LOG", "COSTS"):
+        api.add_log_file(Scope.ORGANIZATION, ORGANIZATION_ID, event_type, [{"n": 1}], T0)
+    path = f"organizations/{ORGANIZATION_ID}"
+
+    for event_type in ("APP_LOG", "APP_AUTH_LOG", "COSTS"):
+        page = listing(api, http, event_type=event_type, path=path).json()
+        assert [entry["event_type"] for entry in page["data"]] == [event_type]
+    assert listing(api, http, event_type="AUTH_LOG", path=path).status_code == 400
+
+
+def test_a_key_limited_to_some_types_is_refused_the_others_with_their_scope(
+    http: requests.Session,
+) -> None:
+    with FakeComplianceAPI(api_key=API_KEY, readable_types={"AUTH_LOG"}) as api:
+        auth_file = api.add_log_file(Scope.WORKSPACE, WORKSPACE_ID, "AUTH_LOG", [{"n": 1}], T0)
+        audit_file = api.add_log_file(Scope.WORKSPACE, WORKSPACE_ID, "AUDIT_LOG", [{"n": 1}], T0)
+
+        assert listing(api, http, event_type="AUTH_LOG").status_code == 200
+        refused = listing(api, http, event_type="AUDIT_LOG")
+        assert download(api, http, auth_file).status_code == 200
+        refused_download = download(api, http, audit_file)
+
+    assert refused.status_code == refused_download.status_code == 403
+    scope = "chatgpt.enterprise.compliance_logs_platform.audit_log.read"
+    assert scope in refused.json()["error"]["message"]
+
+
+def test_downloads_past_their_window_are_refused_until_it_ends(http: requests.Session) -> None:
+    with FakeComplianceAPI(api_key=API_KEY, downloads_per_window=(3, 60.0)) as api:
+        file_ids = add_files(api, 4)
+        answers = [
+            http.get(
+                f"{api.api_url}/workspaces/{WORKSPACE_ID}/logs/{file_id}",
+                allow_redirects=False,
+                timeout=5,
+            )
+            for file_id in file_ids
+        ]
+        # Listing calls have a budget of their own.
+        assert listing(api, http).status_code == 200
+
+    assert [answer.status_code for answer in answers] == [307, 307, 307, 429]
+    assert 58 <= int(answers[3].headers["Retry-After"]) <= 60
+
+
+def test_before_lists_only_files_ending_strictly_earlier(
+    api: FakeComplianceAPI, http: requests.Session
+) -> None:
+    ids = add_files(api, 4)
+
+    page = listing(api, http, before="2026-07-01T02:00:00Z").json()
+
+    assert [entry["id"] for entry in page["data"]] == ids[:2]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.feeds import KNOWN_EVENT_TYPES
 from tap_openai_compliance.sandbox.data import templates
 from tap_openai_compliance.schemas import event_schema
 

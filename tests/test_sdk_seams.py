@@ -40,8 +40,10 @@ class CountingTap(TapOpenAICompliance):
         return [
             CountingStream(
                 self,
-                stream.event_type,
-                pacer=stream._pacer,
+                stream.feed,
+                named=stream.named,
+                pacers=stream._pacers,
+                run=stream._run,
                 log_files=stream._log_files,
                 rejected_lines=stream._rejected_lines,
             )

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.feeds import KNOWN_FEEDS
 from tap_openai_compliance.sandbox import FakeComplianceAPI
 from tests.conftest import (
     FIRST_END_TIME,
+    ORGANIZATION_ID,
     WORKSPACE_ID,
     add_files,
     as_served,
@@ -24,13 +25,14 @@ from tests.tap_runner import run_tap, run_tap_until
 
 
 def test_full_sync_emits_every_event_unchanged_with_its_file(api, tmp_path):
-    files = {event_type: add_files(api, event_type, hourly(3)) for event_type in KNOWN_EVENT_TYPES}
+    files = {feed.name: add_files(api, feed.name, hourly(3)) for feed in KNOWN_FEEDS}
 
     run = run_tap(tmp_path, tap_config(api))
 
     assert run.returncode == 0, run.stderr
-    for event_type, file_ids in files.items():
-        records = run.records(event_type.lower())
+    for name, file_ids in files.items():
+        records = run.records(name.lower())
+        assert records, name
         assert [as_served(r) for r in records] == events_of(api, file_ids)
         expected_files = [
             (file_id, api.log_file(file_id).end_time)
@@ -181,14 +183,24 @@ def test_fields_the_schema_does_not_know_are_kept_in_one_place_only(api, tmp_pat
     assert record["actor"] == event["actor"]
 
 
-def test_an_event_type_the_tap_does_not_know_gets_a_generic_stream(api, tmp_path):
+@pytest.mark.parametrize(
+    ("route", "stream"),
+    [("workspace", "shiny_new_log"), ("organization", "shiny_new_organization_log")],
+)
+def test_an_event_type_the_tap_does_not_know_is_synced_on_the_route_named(
+    api, tmp_path, route, stream
+):
     event = {"event_id": "x1", "type": "SHINY_NEW_LOG", "widget": {"size": 3}}
-    api.add_log_file("workspaces", WORKSPACE_ID, "SHINY_NEW_LOG", [event], FIRST_END_TIME)
+    principal_id = WORKSPACE_ID if route == "workspace" else ORGANIZATION_ID
+    api.add_log_file(f"{route}s", principal_id, "SHINY_NEW_LOG", [event], FIRST_END_TIME)
 
-    run = run_tap(tmp_path, tap_config(api, event_types=["SHINY_NEW_LOG"]))
+    run = run_tap(tmp_path, tap_config(api, event_types=[f"{route}:SHINY_NEW_LOG"]))
 
     assert run.returncode == 0, run.stderr
-    assert [as_served(r) for r in run.records("shiny_new_log")] == [event]
+    assert [as_served(r) for r in run.records(stream)] == [event]
+    (call,) = api.listing_calls()
+    assert call.path.endswith(f"/{route}s/{principal_id}/logs")
+    assert call.query["event_type"] == "SHINY_NEW_LOG"
 
 
 def test_the_api_key_never_reaches_the_storage_host(api, tmp_path):

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES
+from tap_openai_compliance.feeds import KNOWN_FEEDS
 from tap_openai_compliance.sandbox import Fault
-from tests.conftest import API_KEY, WORKSPACE_ID, add_files, events_of, hourly, tap_config
+from tests.conftest import (
+    API_KEY,
+    ORGANIZATION_ID,
+    WORKSPACE_ID,
+    add_files,
+    events_of,
+    hourly,
+    tap_config,
+)
 from tests.tap_runner import TAP, error_lines, run_tap
 
 
@@ -97,12 +105,6 @@ def _path_env() -> dict[str, str]:
             "Check api_key",
         ),
         (
-            403,
-            {"error": {"message": "Missing scope api.compliance.read", "type": "perm"}},
-            "Missing scope api.compliance.read",
-            "compliance read scope",
-        ),
-        (
             404,
             {"error": {"message": "Workspace not found.", "type": "invalid_request_error"}},
             "Workspace not found.",
@@ -160,19 +162,6 @@ def test_a_wrong_key_or_workspace_against_the_fake_says_what_to_check(
     assert key not in run.stderr + run.stdout
 
 
-def test_a_key_without_the_compliance_scope_is_told_so(tmp_path):
-    from tap_openai_compliance.sandbox import FakeComplianceAPI
-
-    with FakeComplianceAPI(api_key="other", unscoped_keys={API_KEY}) as api:
-        api.add_principal("workspaces", WORKSPACE_ID)
-        run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]))
-
-    assert run.returncode == 1
-    (line,) = run.errors()
-    assert "HTTP 403" in line
-    assert "compliance read scope" in line
-
-
 def test_the_key_is_not_printed_even_at_debug_level(api, tmp_path):
     add_files(api, "AUTH_LOG", hourly(2))
 
@@ -203,7 +192,7 @@ def test_discovery_without_settings_lists_every_known_event_type(tmp_path):
 
     assert run.returncode == 0, run.stderr
     names = {entry["tap_stream_id"] for entry in json.loads(run.stdout)["streams"]}
-    assert names == {name.lower() for name in KNOWN_EVENT_TYPES} | {"log_files"}
+    assert names == {feed.stream_name for feed in KNOWN_FEEDS} | {"log_files"}
 
 
 def test_the_readme_settings_table_is_the_one_the_tap_prints(tmp_path):
@@ -237,17 +226,64 @@ def test_a_target_that_stops_reading_ends_the_sync_with_one_plain_line(api, tmp_
     assert "Traceback" not in stderr
 
 
-def test_the_connection_test_reads_a_record_and_reports_no_error(api, tmp_path):
+def test_the_pre_flight_check_reads_a_file_of_each_feed_and_syncs_nothing(api, tmp_path):
     add_files(api, "AUTH_LOG", hourly(3))
+    add_files(api, "COSTS", hourly(1))
 
-    run = run_tap(tmp_path, tap_config(api, event_types=["AUTH_LOG"]), extra_args=["--test"])
+    run = run_tap(tmp_path, tap_config(api), extra_args=["--test"])
 
     assert run.returncode == 0, run.stderr
-    assert run.records("auth_log")
+    assert run.messages == []
+    rows = feed_rows(run.stderr)
+    assert rows["AUTH_LOG"] == ["workspace", "yes", "a log file read from 127.0.0.2"]
+    assert rows["COSTS"] == ["organization", "yes", "a log file read from 127.0.0.2"]
+    assert rows["AUDIT_LOG"] == ["workspace", "yes", "no log file in 30 days"]
+    assert rows.keys() == {feed.name for feed in KNOWN_FEEDS}
+    # One download call per feed with a file, and its first bytes from storage.
+    assert len(api.download_calls()) == len(api.storage_calls()) == 2
     assert run.errors() == []
 
 
-def test_the_connection_test_with_a_wrong_key_fails_in_one_line(api, tmp_path):
+def feed_rows(stderr: str) -> dict[str, list[str]]:
+    """The pre-flight check's table: each feed's route, whether readable, and the detail."""
+    rows = {}
+    for line in stderr.splitlines():
+        message = line.split(" | ")[-1]
+        fields = message.split(maxsplit=3)
+        if len(fields) == 4 and fields[2] in ("yes", "no"):
+            rows[fields[0]] = fields[1:]
+    return rows
+
+
+def test_the_pre_flight_check_names_each_feed_the_key_may_not_read_and_its_scope(tmp_path):
+    from tap_openai_compliance.sandbox import FakeComplianceAPI
+
+    with FakeComplianceAPI(api_key=API_KEY, readable_types={"AUTH_LOG"}) as api:
+        api.add_principal("workspaces", WORKSPACE_ID)
+        api.add_principal("organizations", ORGANIZATION_ID)
+        add_files(api, "AUTH_LOG", hourly(1))
+        by_default = run_tap(tmp_path, tap_config(api), extra_args=["--test"])
+        named = run_tap(
+            tmp_path, tap_config(api, event_types=["AUTH_LOG", "COSTS"]), extra_args=["--test"]
+        )
+
+    rows = feed_rows(by_default.stderr)
+    assert rows["AUTH_LOG"][1] == "yes"
+    assert rows["COSTS"][1:] == [
+        "no",
+        "HTTP 403 Forbidden: Missing scopes: this API key does not have the "
+        "chatgpt.enterprise.compliance_logs_platform.costs.read scope needed to read COSTS "
+        "compliance logs.: grant chatgpt.enterprise.compliance_logs_platform.costs.read",
+    ]
+    # By default, a feed the key may not read is skipped: the check passes.
+    assert by_default.returncode == 0, by_default.stderr
+    # Named, it fails the check.
+    assert named.returncode == 1
+    (line,) = named.errors()
+    assert "1 of 2 feeds cannot be read (first: COSTS" in line
+
+
+def test_the_pre_flight_check_with_a_wrong_key_fails_in_one_line(api, tmp_path):
     config = tap_config(api, event_types=["AUTH_LOG"], api_key="sk-wrong-key-000000000000")
 
     run = run_tap(tmp_path, config, extra_args=["--test"])

@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--organization-id", default=DEMO_ORGANIZATION_ID)
     parser.add_argument("--days", type=int, default=3, help="days of log files to serve")
     parser.add_argument("--api-key", default=DEMO_API_KEY)
+    parser.add_argument(
+        "--downloads-per-minute",
+        type=int,
+        default=0,
+        help="refuse download calls past this many per fixed minute, as the API does (0: off)",
+    )
     parser.add_argument("--ready-file", type=Path, help="write the API URL here once listening")
     return parser.parse_args(argv)
 
@@ -48,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     api = FakeComplianceAPI(
-        api_key=args.api_key, api_port=args.port, storage_port=args.storage_port
+        api_key=args.api_key,
+        api_port=args.port,
+        storage_port=args.storage_port,
+        downloads_per_window=(args.downloads_per_minute, 60.0)
+        if args.downloads_per_minute
+        else None,
     )
     build_demo_dataset(
         api,

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope, scope_of
+from tap_openai_compliance.feeds import KNOWN_FEEDS, Scope
 from tap_openai_compliance.sandbox.server import as_utc, format_timestamp
 
 if TYPE_CHECKING:
+    from tap_openai_compliance.feeds import Feed
     from tap_openai_compliance.sandbox.server import FakeComplianceAPI
 
 DEMO_WORKSPACE_ID = "00000000-0000-4000-8000-000000000001"
@@ -23,7 +24,7 @@ DEMO_ORGANIZATION_ID = "org-sandbox000000000000000001"
 TEMPLATE_TIMESTAMP = "2030-01-01T00:00:00.000000Z"
 GZIPPED_TYPE = "AUDIT_LOG"
 REPEATED_EVENTS = 2
-_PRINCIPAL_TYPES = {Scope.WORKSPACE: "CHATGPT_WORKSPACE", Scope.ORGANIZATION: "API_ORGANIZATION"}
+PRINCIPAL_TYPES = {Scope.WORKSPACE: "CHATGPT_WORKSPACE", Scope.ORGANIZATION: "API_PLATFORM_ORG"}
 
 
 @functools.cache
@@ -38,9 +39,18 @@ def templates(event_type: str) -> tuple[dict[str, Any], ...]:
 
 
 def make_event(
-    event_type: str, *, principal_id: str, timestamp: datetime, rng: random.Random
+    event_type: str,
+    *,
+    principal_id: str,
+    timestamp: datetime,
+    rng: random.Random,
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
-    """A fresh event of ``event_type`` from one of its templates, at ``timestamp``."""
+    """A fresh event of ``event_type`` from one of its templates, at ``timestamp``.
+
+    With ``scope``, the event's principal is of that route's kind (a workspace, or an API
+    Platform organization); without, it is the template's.
+    """
     template = rng.choice(templates(event_type) or (_generic_template(event_type),))
     stamp = format_timestamp(timestamp)
     # Swap whole JSON strings, so that nested copies (workspace_id, created_at) follow too.
@@ -52,6 +62,8 @@ def make_event(
     event["type"] = event_type
     event["timestamp"] = stamp
     event["principal"]["id"] = principal_id
+    if scope is not None:
+        event["principal"]["type"] = PRINCIPAL_TYPES[scope]
     return event
 
 
@@ -61,7 +73,7 @@ def _generic_template(event_type: str) -> dict[str, Any]:
         "event_id": "",
         "type": event_type,
         "timestamp": TEMPLATE_TIMESTAMP,
-        "principal": {"id": "template-principal", "type": _PRINCIPAL_TYPES[scope_of(event_type)]},
+        "principal": {"id": "template-principal", "type": PRINCIPAL_TYPES[Scope.WORKSPACE]},
         "actor": {
             "type": "ACCOUNT_USER",
             "user_id": "user-Sandbox0000000000000001",
@@ -81,22 +93,21 @@ def build_demo_dataset(
     events_per_file: int = 25,
     seed: int = 7,
 ) -> None:
-    """Fill ``api`` with ``days`` of log files of every known type, with the feed's quirks."""
+    """Fill ``api`` with ``days`` of log files of every known feed, with the feed's quirks."""
     rng = random.Random(seed)
     principals = {Scope.WORKSPACE: workspace_id, Scope.ORGANIZATION: organization_id}
     for scope, principal_id in principals.items():
         api.add_principal(scope, principal_id)
     end = as_utc(now)
     window = timedelta(days=days) / (days * files_per_type_per_day)
-    for event_type, scope in KNOWN_EVENT_TYPES.items():
+    for feed in KNOWN_FEEDS:
+        event_type, scope = feed.event_type, feed.scope
         end_times = _end_times(
             rng, end - timedelta(days=days), window, days * files_per_type_per_day
         )
         previous: list[dict[str, Any]] = []
         for index, end_time in enumerate(end_times):
-            events = _file_events(
-                rng, event_type, principals[scope], end_time, window, events_per_file
-            )
+            events = _file_events(rng, feed, principals[scope], end_time, window, events_per_file)
             if index % 4 == 2:
                 # The feed repeats events: the last ones of the file before come again.
                 events = previous[-REPEATED_EVENTS:] + events
@@ -127,7 +138,7 @@ def _end_times(
 
 def _file_events(
     rng: random.Random,
-    event_type: str,
+    feed: Feed,
     principal_id: str,
     end_time: datetime,
     window: timedelta,
@@ -136,7 +147,9 @@ def _file_events(
     """``count`` events timestamped in the window ending at ``end_time``."""
     stamps = sorted(end_time - window * rng.random() for _ in range(count))
     events = [
-        make_event(event_type, principal_id=principal_id, timestamp=stamp, rng=rng)
+        make_event(
+            feed.event_type, principal_id=principal_id, timestamp=stamp, rng=rng, scope=feed.scope
+        )
         for stamp in stamps
     ]
     if events:

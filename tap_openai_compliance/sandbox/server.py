@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import orjson
 
-from tap_openai_compliance.event_types import KNOWN_EVENT_TYPES, Scope
+from tap_openai_compliance.feeds import KNOWN_FEEDS, Feed, Scope
 
 FaultTarget = Literal["list", "download", "storage"]
 PageOrder = Literal["sorted", "reversed"]
@@ -286,6 +286,7 @@ class _ListingQuery:
 
     event_type: str
     after: datetime
+    before: datetime | None
     limit: int
 
 
@@ -312,6 +313,29 @@ class _TokenBucket:
             return (1.0 - self.tokens) / self.rate
 
 
+class _FixedWindow:
+    """Allows ``calls`` requests per window of ``seconds``, the first window opening at the
+    first request; a refused request is told to retry when the window ends."""
+
+    def __init__(self, calls: int, seconds: float) -> None:
+        self.calls = calls
+        self.seconds = seconds
+        self.opened: float | None = None
+        self.used = 0
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """Count a request: 0.0 when allowed, else the seconds until the window ends."""
+        with self.lock:
+            now = time.monotonic()
+            if self.opened is None or now >= self.opened + self.seconds:
+                self.opened, self.used = now, 0
+            if self.used < self.calls:
+                self.used += 1
+                return 0.0
+            return self.opened + self.seconds - now
+
+
 class FakeComplianceAPI:
     """The API host and the storage host, both in daemon threads on loopback addresses."""
 
@@ -320,11 +344,13 @@ class FakeComplianceAPI:
         *,
         api_key: str = DEMO_API_KEY,
         unscoped_keys: set[str] | frozenset[str] = frozenset(),
-        after_exclusive: bool = False,
+        readable_types: set[str] | frozenset[str] | None = None,
+        after_exclusive: bool = True,
         latency: float = 0.0,
         storage_latency: float = 0.0,
         link_ttl: float = 300.0,
         rate_limit: float | None = None,
+        downloads_per_window: tuple[int, float] | None = None,
         storage_host: str = "127.0.0.2",
         api_port: int = 0,
         storage_port: int = 0,
@@ -336,6 +362,13 @@ class FakeComplianceAPI:
         ``page_order="reversed"`` lists each page's files (the same files as "sorted") latest
         first; ``last_end_time`` is still the latest end_time on the page.
         ``listing_checksums=False`` leaves ``file_size`` and ``file_sha256`` out of listings.
+        ``readable_types`` limits ``api_key`` to those event types (a key with per-type
+        scopes): a listing or download of another type is refused with 403.
+        ``after_exclusive`` lists files ending strictly after ``after``, as the reference
+        documents; False lists a file ending exactly there too, as connectors report.
+        ``rate_limit`` allows that many API calls a second (a token bucket);
+        ``downloads_per_window=(calls, seconds)`` allows that many download calls per fixed
+        window, as the download endpoint's "50 requests per minute" reads.
         """
         if page_order not in ("sorted", "reversed"):
             raise ValueError(f"unknown page order {page_order!r}")
@@ -343,11 +376,15 @@ class FakeComplianceAPI:
         self.listing_checksums = listing_checksums
         self.api_key = api_key
         self.unscoped_keys = frozenset(unscoped_keys)
+        self.readable_types = None if readable_types is None else frozenset(readable_types)
         self.after_exclusive = after_exclusive
         self.latency = latency
         self.storage_latency = storage_latency
         self.link_ttl = link_ttl
         self._bucket = _TokenBucket(rate_limit) if rate_limit else None
+        self._download_window = (
+            _FixedWindow(*downloads_per_window) if downloads_per_window else None
+        )
         self._storage_host = storage_host
         self._api_port = api_port
         self._storage_port = storage_port
@@ -532,9 +569,12 @@ class FakeComplianceAPI:
 
     # -- what the handlers ask ---------------------------------------------------------------
 
-    def _rate_limit_wait(self) -> float:
+    def _rate_limit_wait(self, route: _Route) -> float:
         """0.0 when the request may proceed, else the seconds until it may."""
-        return self._bucket.take() if self._bucket else 0.0
+        wait = self._bucket.take() if self._bucket else 0.0
+        if not wait and route.file_id is not None and self._download_window is not None:
+            wait = self._download_window.take()
+        return wait
 
     def _has_principal(self, scope: Scope, principal_id: str) -> bool:
         """Whether that workspace or organization exists."""
@@ -560,6 +600,7 @@ class FakeComplianceAPI:
                 if (f.scope, f.principal_id, f.event_type)
                 == (route.scope, route.principal_id, query.event_type)
                 and self._is_after(f.end_time, query.after)
+                and (query.before is None or f.end_time < query.before)
             ]
         # sorted() is stable: files sharing an end_time keep their insertion order.
         candidates.sort(key=lambda f: f.end_time)
@@ -679,27 +720,27 @@ def _parse_listing_query(query: Mapping[str, str]) -> _ListingQuery | list[dict[
     event_type = query.get("event_type")
     if event_type is None:
         errors.append(_missing("event_type"))
-    after = _check_after(query.get("after"), errors)
+    after = _check_instant("after", query.get("after"), errors)
+    before = _check_instant("before", query["before"], errors) if "before" in query else None
     limit = _check_limit(query.get("limit", str(MAX_LIMIT)), errors)
     if errors or event_type is None or after is None:
         return errors
-    return _ListingQuery(event_type, after, limit)
+    return _ListingQuery(event_type, after, before, limit)
 
 
-def _check_after(raw: str | None, errors: list[dict[str, Any]]) -> datetime | None:
-    """The ``after`` instant, appending a validation error when it is not one."""
+def _check_instant(name: str, raw: str | None, errors: list[dict[str, Any]]) -> datetime | None:
+    """The instant ``name`` (``after`` or ``before``), appending a validation error when it is
+    not one."""
     if raw is None:
-        errors.append(_missing("after"))
+        errors.append(_missing(name))
         return None
     parsed = parse_timestamp(raw)
     if parsed is not None:
         return parsed
     if parse_timestamp(raw + "Z") is not None:
-        errors.append(_invalid("after", raw, "timezone_aware", "Input should have timezone info"))
+        errors.append(_invalid(name, raw, "timezone_aware", "Input should have timezone info"))
     else:
-        errors.append(
-            _invalid("after", raw, "datetime_parsing", "Input should be a valid datetime")
-        )
+        errors.append(_invalid(name, raw, "datetime_parsing", "Input should be a valid datetime"))
     return None
 
 
@@ -945,7 +986,7 @@ class _ApiHandler(_Handler):
         if api.latency:
             time.sleep(api.latency)
         fault = api._take_fault(route.target, route.file_id)
-        if self.apply_fault(fault) or self.refuse_over_rate() or self.refuse_key():
+        if self.apply_fault(fault) or self.refuse_over_rate(route) or self.refuse_key():
             return
         if route.file_id is None:
             self.list_files(route)
@@ -953,9 +994,9 @@ class _ApiHandler(_Handler):
             expired = fault is not None and fault.kind == "expire_link"
             self.redirect_to_storage(route, route.file_id, expired=expired)
 
-    def refuse_over_rate(self) -> bool:
+    def refuse_over_rate(self, route: _Route) -> bool:
         """Answer 429 when past the rate limit; True when it did."""
-        wait = self.server.api._rate_limit_wait()
+        wait = self.server.api._rate_limit_wait(route)
         if not wait:
             return False
         body = _error_body("Rate limit reached for requests.", "requests")
@@ -980,6 +1021,19 @@ class _ApiHandler(_Handler):
             self.send_json(401, _error_body(message, "invalid_request_error"))
         return True
 
+    def refuse_unreadable_type(self, event_type: str) -> bool:
+        """Answer 403 when the key lacks the type's scope; True when it did."""
+        readable = self.server.api.readable_types
+        if readable is None or event_type in readable:
+            return False
+        scope = Feed(event_type, Scope.WORKSPACE).read_scope
+        message = (
+            f"Missing scopes: this API key does not have the {scope} scope needed to read "
+            f"{event_type} compliance logs."
+        )
+        self.send_json(403, _error_body(message, "permission_error"))
+        return True
+
     def refuse_unknown_principal(self, route: _Route) -> bool:
         """Answer 404 when the workspace or organization does not exist; True when it did."""
         if self.server.api._has_principal(route.scope, route.principal_id):
@@ -998,10 +1052,13 @@ class _ApiHandler(_Handler):
             return
         if self.refuse_unknown_principal(route):
             return
-        expected = KNOWN_EVENT_TYPES.get(query.event_type, route.scope)
-        if expected is not route.scope:
+        routes = {feed.scope for feed in KNOWN_FEEDS if feed.event_type == query.event_type}
+        if routes and route.scope not in routes:
+            (expected,) = routes
             message = _wrong_scope_message(query.event_type, expected)
             self.send_json(400, _error_body(message, "invalid_request_error"))
+            return
+        if self.refuse_unreadable_type(query.event_type):
             return
         api = self.server.api
         page, has_more = api._page(route, query)
@@ -1015,9 +1072,13 @@ class _ApiHandler(_Handler):
         api = self.server.api
         if self.refuse_unknown_principal(route):
             return
-        if api._find_file(file_id, route) is None:
+        log_file = api._find_file(file_id, route)
+        if log_file is None:
             message = f"Log file {file_id} not found."
             self.send_json(404, _error_body(message, "invalid_request_error"))
+            return
+        # Downloads are authorized by the stored file's event type.
+        if self.refuse_unreadable_type(log_file.event_type):
             return
         # Whole seconds, as in S3 presigned URLs.
         expires = int(time.time()) - 1 if expired else math.ceil(time.time() + api.link_ttl)

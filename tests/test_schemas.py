@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonschema import Draft7Validator
 
-from tap_openai_compliance.feeds import KNOWN_EVENT_TYPES
-from tap_openai_compliance.sandbox.data import templates
+from tap_openai_compliance.feeds import KNOWN_EVENT_TYPES, KNOWN_FEEDS, Scope
+from tap_openai_compliance.sandbox.data import PRINCIPAL_TYPES, templates
 from tap_openai_compliance.schemas import event_schema
 
 TYPES_WITH_SCHEMA_FILE = [
@@ -26,6 +28,8 @@ TYPES_WITH_SCHEMA_FILE = [
 ENVELOPE_PROPERTIES = {"event_id", "type", "timestamp", "principal", "actor"}
 ANY_TYPE = ["array", "boolean", "number", "object", "string", "null"]
 ANY_ITEM_TYPE = ["boolean", "number", "object", "string", "null"]
+# The example events of OpenAI's API reference (v2.5.3), one file per event type.
+REFERENCE_EXAMPLES = Path(__file__).parent / "fixtures" / "reference_examples"
 
 
 def _property_schemas(schema: dict[str, Any], path: str) -> list[tuple[str, dict[str, Any]]]:
@@ -57,6 +61,40 @@ def _lint(schema: Any, path: str) -> list[str]:
     if "items" in schema:
         found.extend(_lint(schema["items"], f"{path}[]"))
     return found
+
+
+def _undeclared(value: Any, schema: dict[str, Any], path: str) -> list[str]:
+    """The paths of the fields in ``value``, at any depth, that ``schema`` does not declare."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for name, child in value.items():
+            if name in properties:
+                found.extend(_undeclared(child, properties[name], f"{path}.{name}"))
+            else:
+                found.append(f"{path}.{name}")
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_undeclared(item, schema.get("items", {}), f"{path}[]"))
+    return found
+
+
+def _field_paths(value: Any, path: str = "$") -> set[str]:
+    """The paths of every field in ``value``, at any depth (array items as ``[]``)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for name, child in value.items():
+            found |= {f"{path}.{name}"} | _field_paths(child, f"{path}.{name}")
+    elif isinstance(value, list):
+        for item in value:
+            found |= _field_paths(item, f"{path}[]")
+    return found
+
+
+def _reference_examples(event_type: str) -> list[dict[str, Any]]:
+    """The reference's example events of ``event_type``."""
+    text = (REFERENCE_EXAMPLES / f"{event_type}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _validator(schema: dict[str, Any]) -> Draft7Validator:
@@ -199,3 +237,85 @@ def test_nested_unknown_fields_and_nulls_are_accepted_and_top_level_ones_are_not
     assert validator.is_valid(event)
     # A record moves top-level fields the schema does not declare into _sdc_unknown_fields.
     assert not validator.is_valid({**event, "brand_new_top_level": "moved"})
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_the_reference_has_examples_of_every_type(event_type: str) -> None:
+    examples = _reference_examples(event_type)
+    assert examples
+    assert {example["type"] for example in examples} == {event_type}
+    assert len({example["event_id"] for example in examples}) == len(examples)
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_every_field_of_the_reference_examples_is_declared(event_type: str) -> None:
+    # An undeclared top-level field would land in _sdc_unknown_fields; an undeclared nested
+    # one would get no column when a target flattens, and no type or description.
+    schema = event_schema(event_type)
+    for example in _reference_examples(event_type):
+        assert _undeclared(example, schema, "$") == [], example["event_id"]
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_the_reference_examples_are_valid(event_type: str) -> None:
+    validator = _validator(event_schema(event_type))
+    for example in _reference_examples(event_type):
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(example)]
+        assert errors == [], example["event_id"]
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_every_field_of_the_reference_examples_is_described(event_type: str) -> None:
+    schema = event_schema(event_type)
+    described = {path for path, child in _property_schemas(schema, "$") if child.get("description")}
+    for example in _reference_examples(event_type):
+        assert _field_paths(example) - described == set(), example["event_id"]
+
+
+@pytest.mark.parametrize("event_type", TYPES_WITH_SCHEMA_FILE)
+def test_the_sandbox_templates_carry_every_field_of_the_reference_examples(
+    event_type: str,
+) -> None:
+    in_templates = set().union(*map(_field_paths, templates(event_type)))
+    in_examples = set().union(*map(_field_paths, _reference_examples(event_type)))
+    assert in_examples - in_templates == set()
+
+
+@pytest.mark.parametrize("event_type", sorted(KNOWN_EVENT_TYPES))
+def test_sandbox_templates_name_their_principal_type_as_the_reference_does(
+    event_type: str,
+) -> None:
+    # A type served on both routes is templated as a workspace's (the sandbox sets the
+    # organization's principal type when it serves the organization's feed).
+    routes = {feed.scope for feed in KNOWN_FEEDS if feed.event_type == event_type}
+    expected = PRINCIPAL_TYPES[Scope.WORKSPACE if Scope.WORKSPACE in routes else Scope.ORGANIZATION]
+    assert {template["principal"]["type"] for template in templates(event_type)} == {expected}
+
+
+@pytest.mark.parametrize("event_type", sorted(KNOWN_EVENT_TYPES))
+def test_no_schema_rejects_a_value_the_reference_does_not_list(event_type: str) -> None:
+    # The API adds values without notice (new actions, clients, statuses): documented values
+    # are listed in descriptions, never as an enum a target would reject a new value by.
+    for path, child in _property_schemas(event_schema(event_type), "$"):
+        assert not {"enum", "const"} & child.keys(), path
+
+
+def test_the_undeclared_field_finder_flags_what_it_should() -> None:
+    schema = {
+        "properties": {
+            "a": {"properties": {"b": {}}},
+            "c": {"items": {"properties": {"d": {}}}},
+        }
+    }
+    event = {"a": {"b": 1, "x": 2}, "c": [{"d": 3}, {"y": [{"z": 4}]}], "e": None}
+    assert _undeclared(event, schema, "$") == ["$.a.x", "$.c[].y", "$.e"]
+    assert _field_paths(event) == {
+        "$.a",
+        "$.a.b",
+        "$.a.x",
+        "$.c",
+        "$.c[].d",
+        "$.c[].y",
+        "$.c[].y[].z",
+        "$.e",
+    }

@@ -491,7 +491,18 @@ def sandbox_emails(api: FakeComplianceAPI) -> set[str]:
 # What people wrote, by where the known event types carry it (on every route serving them).
 MESSAGE_TEXT: dict[str, list[tuple[str, ...]]] = {
     "CONVERSATION_MESSAGE": [("message", "content"), ("conversation", "title")],
-    "CODEX_LOG": [("event_details", "prompt_text"), ("event_details", "response_text")],
+    "CODEX_LOG": [
+        ("event_details", "prompt_text"),
+        ("event_details", "response_text"),
+        ("event_details", "result_preview"),
+        ("event_details", "tool_input"),
+        ("event_details", "environment_fields", "description"),
+    ],
+    "AUDIT_LOG": [
+        ("action_data", "system_instruction"),
+        ("action_data", "workspace_policy"),
+        ("action_data", "markdown"),
+    ],
     "CHATGPT_PLUGIN_SPREADSHEET": [
         ("event_details", "prompt_text"),
         ("event_details", "response_text"),
@@ -499,6 +510,9 @@ MESSAGE_TEXT: dict[str, list[tuple[str, ...]]] = {
     "CUSTOM_AGENTS_LOG": [
         ("event_details", "text"),
         ("event_details", "invoker", "user_message_text"),
+        ("event_details", "agent_fields", "prompt"),
+        ("event_details", "agent_fields", "starter_prompts"),
+        ("event_details", "trigger_fields", "instructions"),
     ],
     "APP_LOG": [("input", "query"), ("output",)],
 }

@@ -16,7 +16,7 @@ import typing as t
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.listing import listing_after
-from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
+from tap_openai_compliance.timestamps import format_timestamp, latest_trusted, parse_timestamp
 
 if t.TYPE_CHECKING:
     from tap_openai_compliance.listing import LogFile
@@ -62,12 +62,28 @@ class Bookmark:
     done_since: datetime.datetime
     done: dict[str, datetime.datetime] = dataclasses.field(default_factory=dict)
     latest: datetime.datetime | None = None
+    # A state's bookmark in the future is not trusted: the stream starts again from
+    # start_date, and this says where that bookmark was.
+    distrusted: datetime.datetime | None = None
 
     @classmethod
     def from_state(cls, state: t.Mapping[str, t.Any], start_date: str, stream: str) -> Bookmark:
-        """Where the last sync left off, or else ``start_date``; a state in another shape fails."""
+        """Where the last sync left off, or else ``start_date``; a state in another shape fails.
+
+        A bookmark past the present (a clock or a listing gone wrong) would skip every file of
+        the present, for good: the stream starts again from ``start_date`` instead.
+        """
         if not state.get("replication_key_value"):
             return cls(parse_timestamp(start_date))
+        bookmark = cls._read(state, stream)
+        furthest = max(bookmark.done_since, bookmark.latest or bookmark.done_since)
+        if furthest > latest_trusted():
+            return cls(parse_timestamp(start_date), distrusted=furthest)
+        return bookmark
+
+    @classmethod
+    def _read(cls, state: t.Mapping[str, t.Any], stream: str) -> Bookmark:
+        """The bookmark a state holds, in either of its shapes."""
         try:
             latest = _instant(state.get("replication_key_value"))
             if DONE_SINCE in state:
@@ -113,8 +129,10 @@ class Bookmark:
         listed but not complete, and the point the listing has reached.
         """
         self.done[log_file.id] = log_file.end_time
-        if self.latest is None or log_file.end_time > self.latest:
-            self.latest = log_file.end_time
+        # A file said to end in the future is done, but the window never passes the present.
+        end_time = min(log_file.end_time, latest_trusted())
+        if self.latest is None or end_time > self.latest:
+            self.latest = end_time
         start = min([self.latest - lookback, *not_past])
         if start > self.done_since:
             self.done_since = start

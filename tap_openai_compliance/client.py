@@ -19,6 +19,7 @@ from requests.structures import CaseInsensitiveDict
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.links import host_header, request_target
 from tap_openai_compliance.pacing import retry_after
 from tap_openai_compliance.wording import (
     asked_to_wait_too_long,
@@ -37,6 +38,7 @@ if t.TYPE_CHECKING:
 
     from backoff.types import Details
 
+    from tap_openai_compliance.links import Destination
     from tap_openai_compliance.wording import Masker
 
 P = t.ParamSpec("P")
@@ -66,6 +68,17 @@ class AccessDeniedError(ComplianceAPIError):
         self.answer = answer
 
 
+def ca_bundle() -> str:
+    """The CA certificates to trust: as requests chooses them, the environment's, else certifi's.
+
+    Read once for the listing and the downloads alike: the SDK sends the listing's requests in
+    a way that skips requests' own reading of the environment.
+    """
+    return (
+        os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+    )
+
+
 def new_session() -> requests.Session:
     """A session for the listing, whose responses stream.
 
@@ -74,6 +87,7 @@ def new_session() -> requests.Session:
     """
     session = requests.Session()
     session.stream = True
+    session.verify = ca_bundle()
     return session
 
 
@@ -91,28 +105,46 @@ class Connections:
         self._timeout = urllib3.Timeout(connect=timeouts[0], read=timeouts[1])
         self._pool_options: dict[str, t.Any] = {
             "maxsize": pool_size,
-            # As requests does: its CA bundle (certifi's), unless the environment names one.
-            "ca_certs": os.environ.get("REQUESTS_CA_BUNDLE")
-            or os.environ.get("CURL_CA_BUNDLE")
-            or certifi.where(),
+            "ca_certs": ca_bundle(),
         }
         self._direct = urllib3.PoolManager(**self._pool_options)
         self._proxies = urllib.request.getproxies()
         self._managers: dict[tuple[str, str], urllib3.PoolManager] = {}
 
-    def get(self, url: str, headers: Mapping[str, str] | None = None) -> requests.Response:
-        """GET ``url``, not following a redirect; the body is read as the caller reads it."""
+    def get(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        destination: Destination | None = None,
+    ) -> requests.Response:
+        """GET ``url``, not following a redirect; the body is read as the caller reads it.
+
+        With a ``destination`` (``links.LinkPolicy``), the connection goes to its checked
+        address, the host named in the Host header and in TLS, unless a proxy stands between.
+        """
         try:
-            raw = self._manager(url).request(
-                "GET",
-                url,
-                headers=headers,
-                preload_content=False,
-                retries=False,
-                timeout=self._timeout,
-            )
+            if destination is not None and not self.proxied(url):
+                raw = self._pinned_pool(destination).urlopen(
+                    "GET",
+                    request_target(url),
+                    headers={"Host": host_header(destination), **(headers or {})},
+                    preload_content=False,
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    timeout=self._timeout,
+                )
+            else:
+                raw = self._manager(url).request(
+                    "GET",
+                    url,
+                    headers=headers,
+                    preload_content=False,
+                    retries=False,
+                    timeout=self._timeout,
+                )
         except urllib3.exceptions.HTTPError as exc:
-            raise _as_requests_error(exc) from exc
+            raise as_requests_error(exc) from exc
         response = requests.Response()
         response.status_code = raw.status
         response.reason = raw.reason or ""
@@ -120,6 +152,19 @@ class Connections:
         response.raw = raw
         response.url = url
         return response
+
+    def proxied(self, url: str) -> bool:
+        """Whether calls to ``url`` go through the environment's proxy."""
+        return self._manager(url) is not self._direct
+
+    def _pinned_pool(self, destination: Destination) -> urllib3.HTTPConnectionPool:
+        """The pool of connections to a destination's checked address."""
+        options: dict[str, t.Any] = {}
+        if destination.scheme == "https":
+            options = {"server_hostname": destination.host, "assert_hostname": destination.host}
+        return self._direct.connection_from_host(
+            destination.address, destination.port, destination.scheme, pool_kwargs=options
+        )
 
     def _manager(self, url: str) -> urllib3.PoolManager:
         """The pools for ``url``'s host: direct, or through the environment's proxy."""
@@ -146,7 +191,7 @@ def _proxy_headers(proxy: str) -> dict[str, str] | None:
     return dict(urllib3.make_headers(proxy_basic_auth=credentials))
 
 
-def _as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
+def as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
     """A urllib3 failure as requests' adapter reports it, so one retry policy covers both."""
     error: type[requests.RequestException] = requests.RequestException
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
@@ -171,7 +216,7 @@ def check_api_response(response: requests.Response, subject: str, mask: Masker) 
         raise RetriableAPIError(http_status(response, mask), response)
     if HTTPStatus.MULTIPLE_CHOICES <= status < HTTPStatus.BAD_REQUEST:
         # Following would send the key to wherever the redirect points.
-        raise ComplianceAPIError(redirect_refusal(subject, response))
+        raise ComplianceAPIError(redirect_refusal(subject, response, mask))
     if status >= HTTPStatus.BAD_REQUEST:
         answer = http_status(response, mask)
         if status == HTTPStatus.FORBIDDEN:
@@ -234,7 +279,9 @@ class RetryPolicy:
             RETRIABLE_ERRORS,
             max_tries=self.max_tries,
             jitter=None,
-            giveup=lambda exception: self._wait_too_long(exception) is not None,
+            giveup=lambda exception: (
+                self._wait_too_long(exception) is not None or _no_retry_helps(exception)
+            ),
             on_try=lambda _details: before_try(),
             on_backoff=functools.partial(self._before_retry, subject),
             on_giveup=functools.partial(self._give_up, subject),
@@ -278,7 +325,14 @@ class RetryPolicy:
             )
             raise ComplianceAPIError(message)
         cause = cause_of(exception, self.timeouts) if exception else "unknown"
+        if exception is not None and _no_retry_helps(exception):
+            raise ComplianceAPIError(failed(_subject(subject, details), cause))
         raise ComplianceAPIError(gave_up(_subject(subject, details), details["tries"], cause))
+
+
+def _no_retry_helps(exception: BaseException) -> bool:
+    """Whether a failure is one that trying again cannot mend: a certificate refused."""
+    return isinstance(exception, requests.exceptions.SSLError)
 
 
 def _subject(subject: Callable[..., str], details: Details) -> str:

@@ -8,6 +8,7 @@ import collections
 import concurrent.futures
 import contextlib
 import errno
+import gzip
 import hashlib
 import io
 import queue
@@ -15,20 +16,27 @@ import tempfile
 import threading
 import time
 import typing as t
+import zlib
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote, urljoin, urlsplit
 
+import requests
+import urllib3
 from singer_sdk.exceptions import RetriableAPIError
 
-from tap_openai_compliance.client import ComplianceAPIError, Connections, check_api_response
+from tap_openai_compliance.client import (
+    ComplianceAPIError,
+    Connections,
+    as_requests_error,
+    check_api_response,
+)
+from tap_openai_compliance.links import LinkPolicy, LinkRefusedError
 from tap_openai_compliance.scratch import DiskError, run_directory
 from tap_openai_compliance.wording import failed, http_status
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-
-    import requests
 
     from tap_openai_compliance.client import RetryPolicy
     from tap_openai_compliance.listing import LogFile
@@ -46,10 +54,20 @@ STOP_GRACE = 1.0
 # API for a fresh one.
 STORAGE_RETRIABLE = frozenset({HTTPStatus.FORBIDDEN, HTTPStatus.TOO_MANY_REQUESTS})
 MAX_STORAGE_REDIRECTS = 5
+# The least average speed of a download (min_download_kib_per_second), over the listed size,
+# the announced one, or else the largest file the API writes (15 MB), plus 10 s for the
+# connection and the first bytes.
+DEFAULT_MIN_BYTES_PER_SECOND = 64 * 1024
+DOCUMENTED_MAX_FILE_BYTES = 15_000_000
+DOWNLOAD_GRACE = 10.0
 
 
 class CorruptDownloadError(RetriableAPIError):
     """The body did not match the listing's size or checksum: download it again."""
+
+
+class DownloadTooSlowError(RetriableAPIError):
+    """The body came slower than the least speed a download must average: try again."""
 
 
 class DownloadCancelledError(Exception):
@@ -76,8 +94,10 @@ class Downloader:
         mask: Masker,
         workers: int,
         out_of_time: Callable[[], bool] = lambda: False,
+        min_bytes_per_second: float = DEFAULT_MIN_BYTES_PER_SECOND,
     ) -> None:
         self.feed = feed
+        self._min_bytes_per_second = min_bytes_per_second
         self.workers = workers
         self._logs_url = logs_url
         self._api_headers = api_headers
@@ -87,6 +107,7 @@ class Downloader:
         # The API and every storage host get a pool of their own; only the API's calls carry
         # the key.
         self._connections = Connections(workers, timeouts)
+        self._links = LinkPolicy(logs_url)
         # Set when the sync stops: every download is abandoned.
         self._stopping = threading.Event()
         # Set when the run is out of time: no new call to the API, downloads under way end.
@@ -146,7 +167,13 @@ class Downloader:
             # sees the hold and gives up its call (run out of time in between).
             if self._holding.is_set():
                 raise DownloadCancelledError
-            return save_verified(self._open_body(log_file), log_file, directory, self._stopping)
+            return save_verified(
+                self._open_body(log_file),
+                log_file,
+                directory,
+                self._stopping,
+                self._min_bytes_per_second,
+            )
         finally:
             self._transfers.discard(log_file.id)
 
@@ -162,17 +189,27 @@ class Downloader:
             return response
         link = urljoin(response.url, response.headers["Location"])
         response.close()
-        storage = self._connections.get(link)
-        # Without the key, a storage host's own redirects are safe to follow.
+        storage = self._from_storage(link, log_file)
+        # Without the key, a storage host's own redirects are safe to follow where the
+        # redirect policy allows.
         for _ in range(MAX_STORAGE_REDIRECTS):
             if not storage.is_redirect:
                 break
             storage.close()
             link = urljoin(link, storage.headers["Location"])
-            storage = self._connections.get(link)
+            storage = self._from_storage(link, log_file)
         with _closed_on_error(storage):
             self._check_storage_response(storage, log_file, link)
         return storage
+
+    def _from_storage(self, link: str, log_file: LogFile) -> requests.Response:
+        """GET a download link, where the redirect policy (``links``) lets it lead."""
+        try:
+            destination = self._links.destination(link, pinned=not self._connections.proxied(link))
+        except LinkRefusedError as refused:
+            msg = f"{refused}. Report the link to OpenAI support"
+            raise ComplianceAPIError(failed(self.subject(log_file), msg)) from None
+        return self._connections.get(link, destination=destination)
 
     def _check_storage_response(
         self, response: requests.Response, log_file: LogFile, link: str
@@ -203,33 +240,95 @@ def save_verified(
     log_file: LogFile,
     directory: Path,
     stopping: threading.Event,
+    min_bytes_per_second: float = DEFAULT_MIN_BYTES_PER_SECOND,
 ) -> Path:
-    """Stream a body to disk, then check it against the listing's size and SHA-256.
+    """Stream a body to disk as it travels, then check it against the listing's size and SHA-256.
 
-    Only a verified file is returned: a short, long or corrupted body never reaches the
-    parser. A body is read no further than the size listed (a server sending on and on, or a
-    ``Content-Encoding`` bomb, costs one chunk over it); without a listed size, urllib3 holds
-    the body to its Content-Length.
+    Only a verified file is returned: a short, long, slow or corrupted body never reaches the
+    parser. The bytes are kept as the storage host sent them: a body it compressed
+    (``Content-Encoding: gzip``) is accepted when the listing describes either the compressed
+    bytes (an object store serving a compressed object) or what they decompress to (a
+    compression on the way); the parser reads gzip either way. A body is read no further than
+    the size listed (a server sending on and on costs one chunk over it), nor decompressed
+    past it; without a listed size, urllib3 holds the body to its Content-Length. The whole
+    download must average ``min_bytes_per_second``, or it is given up and tried again, so a
+    host trickling a byte at a time cannot hold a file for hours.
     """
     digest = hashlib.sha256()
     size = 0
     limit = log_file.file_size
+    expected = limit or _content_length(response) or DOCUMENTED_MAX_FILE_BYTES
+    started = time.monotonic()
+    deadline = started + DOWNLOAD_GRACE + expected / min_bytes_per_second
     with response, _new_download_file(directory, log_file) as (path, out):
-        for chunk in response.iter_content(CHUNK_SIZE):
+        while chunk := _read_some(response):
             if stopping.is_set():
                 raise DownloadCancelledError
             size += len(chunk)
             if limit is not None and size > limit:
-                msg = f"the body arrived damaged: it runs past the {limit} bytes listed"
+                msg = f"the body arrived damaged: it runs past the {limit:,} bytes listed"
                 raise CorruptDownloadError(msg)
+            if time.monotonic() > deadline:
+                kib = min_bytes_per_second / 1024
+                msg = (
+                    f"the download stayed below {kib:g} KiB/s (min_download_kib_per_second): "
+                    f"{size:,} of {expected:,} bytes in {time.monotonic() - started:.0f} s"
+                )
+                raise DownloadTooSlowError(msg)
             digest.update(chunk)
             _write(out, chunk, directory, log_file)
     problem = _mismatch(log_file, size, digest.hexdigest())
+    if problem and _compressed(response) and _decompressed_matches(path, log_file):
+        problem = None
     if problem:
         path.unlink(missing_ok=True)
         msg = f"the body arrived damaged: {problem}"
         raise CorruptDownloadError(msg)
     return path
+
+
+def _read_some(response: requests.Response) -> bytes:
+    """The next bytes of a body as they arrive (up to a chunk), undecoded; b"" at its end."""
+    try:
+        return bytes(response.raw.read1(CHUNK_SIZE, decode_content=False))
+    except urllib3.exceptions.ProtocolError as exc:
+        # As requests reports a body cut short: the connection broke off mid-body.
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise as_requests_error(exc) from exc
+
+
+def _content_length(response: requests.Response) -> int | None:
+    """The size a response announces, if it announces a usable one."""
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _compressed(response: requests.Response) -> bool:
+    """Whether the storage host compressed the body it sent."""
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    return encoding in ("gzip", "x-gzip")
+
+
+def _decompressed_matches(path: Path, log_file: LogFile) -> bool:
+    """Whether the gzip body at ``path`` decompresses to the size and SHA-256 listed.
+
+    Decompressed no further than the size listed, so a bomb costs a chunk over it.
+    """
+    if log_file.file_size is None and log_file.file_sha256 is None:
+        return False
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with gzip.open(path, "rb") as body:
+            while chunk := body.read(CHUNK_SIZE):
+                size += len(chunk)
+                if log_file.file_size is not None and size > log_file.file_size:
+                    return False
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return _mismatch(log_file, size, digest.hexdigest()) is None
 
 
 @contextlib.contextmanager

@@ -21,10 +21,18 @@ from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_openai_compliance.errors import ComplianceTapError
-from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
+from tap_openai_compliance.timestamps import (
+    OUT_OF_RANGE,
+    OutOfRangeError,
+    format_timestamp,
+    latest_trusted,
+    parse_timestamp,
+)
 from tap_openai_compliance.wording import MAX_ERROR_BODY_READ, quote_text
 
 if t.TYPE_CHECKING:
+    import logging
+
     import requests
 
     from tap_openai_compliance.wording import Masker
@@ -36,6 +44,8 @@ R = t.TypeVar("R")
 # A page of 100 entries takes about 30 KB: an answer far larger is no listing.
 MAX_LISTING_BYTES = 16 * 2**20
 ONE_MICROSECOND = datetime.timedelta(microseconds=1)
+# Pages in a row that list no file not handed out before: past this, has_more is not believed.
+MAX_PAGES_WITHOUT_NEW_FILE = 100
 
 # Each page is parsed once, though the stream and the paginator both read it.
 _parsed_pages: weakref.WeakKeyDictionary[requests.Response, dict[str, t.Any]] = (
@@ -96,7 +106,7 @@ class LogFile:
                 id=_file_id(item.get("id")),
                 end_time=_end_time(item.get("end_time")),
                 file_name=_optional(item, "file_name", str),
-                file_size=_optional(item, "file_size", int),
+                file_size=_size(item.get("file_size")),
                 file_sha256=_sha256(item.get("file_sha256")),
             )
         except (TypeError, ValueError) as exc:
@@ -140,6 +150,8 @@ def _end_time(value: t.Any, name: str = "an entry's end_time") -> datetime.datet
         raise TypeError(f"{name} is {_shown(value)}, not a date-time")
     try:
         return parse_timestamp(value)
+    except OutOfRangeError:
+        raise ValueError(f"{name} is {_shown(value)}, {OUT_OF_RANGE}") from None
     except ValueError:
         raise ValueError(f"{name} is {_shown(value)}, not a date-time") from None
 
@@ -151,6 +163,13 @@ def _optional(item: dict[str, t.Any], name: str, kind: type[R]) -> R | None:
     if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
         return value
     raise TypeError(f"an entry's {name} is {_shown(value)}, not a {kind.__name__}")
+
+
+def _size(value: t.Any) -> int | None:
+    """An entry's file_size: a count of bytes, if given."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"an entry's file_size is {_shown(value)}, not a size in bytes")
 
 
 def _sha256(value: t.Any) -> str | None:
@@ -181,22 +200,90 @@ def listing_after(end_time: datetime.datetime) -> str:
 
 
 class LogFilePaginator(BaseAPIPaginator[ListingPage]):
-    """Follows ``has_more`` and ``last_end_time``, and refuses to loop on a full page of ties."""
+    """Follows ``has_more`` and ``last_end_time``, within bounds.
 
-    def __init__(self, start_value: ListingPage, feed: str, mask: Masker) -> None:
+    It refuses to loop on a full page of ties, to page on without end through pages that list
+    no new file, and to page into the future: an ``after`` past the present would skip every
+    file not listed yet, so paging stops there for this run, ``held_at`` saying where.
+    """
+
+    def __init__(
+        self, start_value: ListingPage, feed: str, mask: Masker, logger: logging.Logger
+    ) -> None:
         super().__init__(start_value)
         self._feed = feed
         self._subject = listing_subject(feed)
         self._mask = mask
+        self._logger = logger
+        self._pages_without_new_file = 0
+        self.held_at: str | None = None
+
+    @property
+    def position(self) -> str | None:
+        """The ``after`` before which every file was listed, while files may follow it."""
+        return self.held_at or (None if self.finished else self.current_value.after)
+
+    def new_file_listed(self) -> None:
+        """Note that the page in hand listed a file not handed out before."""
+        self._pages_without_new_file = 0
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        return bool(listing_page(response, self._mask).get("has_more"))
+        body = listing_page(response, self._mask)
+        if not body.get("has_more"):
+            return False
+        end_time = self._last_end_time(body)
+        if end_time > latest_trusted():
+            self.held_at = self.current_value.after
+            self._logger.warning(
+                "%s: the listing's next page would start at %s, in the future: paging stops "
+                "here for this run, and the bookmark stays before it. Check this machine's "
+                "clock, or report the listing to OpenAI support.",
+                self._feed,
+                format_timestamp(end_time),
+            )
+            return False
+        return True
 
     @override
     def get_next(self, response: requests.Response) -> ListingPage:
         """Ask again from just before the last file's ``end_time``; ties are skipped by id."""
         body = listing_page(response, self._mask)
+        self._pages_without_new_file += 1
+        if self._pages_without_new_file > MAX_PAGES_WITHOUT_NEW_FILE:
+            msg = (
+                f"{self._subject} failed: the API answered {MAX_PAGES_WITHOUT_NEW_FILE} pages "
+                "in a row that listed no new log file while saying more would follow "
+                "(has_more), so the tap stopped paging rather than page on without end. "
+                "Nothing after the last STATE is lost; report the listing to OpenAI support."
+            )
+            raise StuckCursorError(msg)
+        end_time = self._last_end_time(body)
+        token = ListingPage(listing_after(end_time), self.current_value.limit)
+        if token != self.current_value:
+            return token
+        # The whole page shares one end_time: only a larger page can get past it.
+        if token.limit < MAX_PAGE_SIZE:
+            return token._replace(limit=MAX_PAGE_SIZE)
+        at = format_timestamp(end_time)
+        if len(body["data"]) < token.limit:
+            msg = (
+                f"{self._subject} failed: the API said more {self._feed} log files follow "
+                f"(has_more), but its page of {len(body['data'])} files does not move past "
+                f"{at}, so paging cannot go on. Nothing after that point was synced and the "
+                "bookmark stays before it; report the listing to OpenAI support."
+            )
+        else:
+            msg = (
+                f"More than {MAX_PAGE_SIZE} {self._feed} log files end at {at}, more than one "
+                "listing page can hold, so the API's paging cannot get past them. Nothing "
+                "after that point was synced and the bookmark stays before it; report the "
+                "listing to OpenAI support."
+            )
+        raise StuckCursorError(msg)
+
+    def _last_end_time(self, body: dict[str, t.Any]) -> datetime.datetime:
+        """Where the page ends: its ``last_end_time``, checked, or its last entry's."""
         # The stream has checked the page's entries, and the SDK asks for no next page
         # after an empty one.
         last_end_time = body.get("last_end_time") or body["data"][-1]["end_time"]
@@ -209,20 +296,8 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
         # was listed, and end in a misleading error.
         if end_time < parse_timestamp(self.current_value.after):
             problem = (
-                f"a page's last_end_time {last_end_time} is before the page's own start, "
-                f"{self.current_value.after}"
+                f"a page's last_end_time {_shown(last_end_time)} is before the page's own "
+                f"start, {self.current_value.after}"
             )
             raise malformed_listing(self._subject, problem, self._mask)
-        token = ListingPage(listing_after(end_time), self.current_value.limit)
-        if token != self.current_value:
-            return token
-        # The whole page shares one end_time: only a larger page can get past it.
-        if token.limit < MAX_PAGE_SIZE:
-            return token._replace(limit=MAX_PAGE_SIZE)
-        msg = (
-            f"More than {MAX_PAGE_SIZE} {self._feed} log files end at {last_end_time}, "
-            f"more than one listing page can hold, so the API's paging cannot get past them. "
-            "Nothing after that point was synced and the bookmark stays before it; report the "
-            "listing to OpenAI support."
-        )
-        raise StuckCursorError(msg)
+        return end_time

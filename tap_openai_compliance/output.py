@@ -20,6 +20,8 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter, encoder, serialize_jsonl
 from singer_sdk.singerlib.encoding.base import SingerMessageType
 from typing_extensions import override
 
+from tap_openai_compliance.errors import ComplianceTapError
+
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.simple import Message
 
@@ -82,23 +84,38 @@ class MessageWriter(MsgSpecWriter):
         self.flush()
 
     def flush(self) -> None:
-        """Write out what the buffer holds."""
-        if self._buffer:
-            # Emptied first: a write that fails (a target gone) is not tried again at exit.
-            pending, self._buffer = memoryview(self._buffer), bytearray()
-            out = sys.stdout.buffer
-            # Under PYTHONUNBUFFERED this is a raw file, whose write may take only part of
-            # what it is given (a signal arriving mid-write): what it did not take is written
-            # again, never dropped.
-            while pending:
-                pending = pending[out.write(pending) or 0 :]
-        sys.stdout.flush()
+        """Write out what the buffer holds; stdout refusing it (a full disk) is an OutputError."""
+        try:
+            if self._buffer:
+                # Emptied first: a write that fails (a target gone) is not tried again at exit.
+                pending, self._buffer = memoryview(self._buffer), bytearray()
+                out = sys.stdout.buffer
+                # Under PYTHONUNBUFFERED this is a raw file, whose write may take only part of
+                # what it is given (a signal arriving mid-write): what it did not take is
+                # written again, never dropped.
+                while pending:
+                    pending = pending[out.write(pending) or 0 :]
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            msg = (
+                f"The tap's output (stdout) cannot be written: {exc.strerror or exc}. Free space "
+                "where it goes, or check what reads it; the last STATE that got through covers "
+                "only completed files, so a rerun loses nothing."
+            )
+            raise OutputError(msg) from None
+
+
+class OutputError(ComplianceTapError):
+    """Singer messages could not be written to stdout."""
 
 
 @atexit.register
 def _flush_at_exit() -> None:
     """Write out what every writer still holds when the process ends, however it ends."""
     for writer in list(_writers):
-        # Whatever read stdout may be gone, or stdout closed: then nothing more can go out.
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        # Whatever read stdout may be gone, stdout closed or its disk full: then nothing more
+        # can go out.
+        with contextlib.suppress(OSError, ValueError):
             writer.flush()

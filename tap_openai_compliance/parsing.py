@@ -29,6 +29,7 @@ if t.TYPE_CHECKING:
     from pathlib import Path
 
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 NOT_OBJECT = "not a JSON object"
 # What is kept of a line too long to load: enough to see what it is, in rejected_lines.
 LONG_LINE_KEPT = 64 * 1024
@@ -72,11 +73,11 @@ class MalformedLineError(ComplianceTapError):
 def read_lines(path: Path, max_line_bytes: int) -> Iterator[Line]:
     """Each non-blank line of a JSON Lines file, gzip-compressed or not, with its events.
 
-    CRLF endings are tolerated. A line holding several JSON objects back to back (seen in
-    the wild) yields each of them. A line longer than ``max_line_bytes`` (its ending included)
-    is a bad line keeping only its first ``LONG_LINE_KEPT`` bytes, so memory stays in
-    proportion to ``max_line_bytes`` whatever the file holds. If a gzip body is damaged, a
-    last line with no text says so and reading stops.
+    CRLF endings and a UTF-8 byte order mark at the start are tolerated. A line holding several
+    JSON objects back to back (seen in the wild) yields each of them. A line longer than
+    ``max_line_bytes`` (its ending included) is a bad line keeping only its first
+    ``LONG_LINE_KEPT`` bytes, so memory stays in proportion to ``max_line_bytes`` whatever the
+    file holds. If a gzip body is damaged, a last line with no text says so and reading stops.
     """
     kept = min(LONG_LINE_KEPT, max_line_bytes)
     too_long = (
@@ -91,6 +92,9 @@ def read_lines(path: Path, max_line_bytes: int) -> Iterator[Line]:
         number = 0
         try:
             for number, line in enumerate(lines, start=1):
+                if number == 1 and line.startswith(UTF8_BOM):
+                    # A byte order mark starts the file, not its first event.
+                    line = line.removeprefix(UTF8_BOM)
                 if len(line) > max_line_bytes:
                     complete = line.endswith(b"\n")
                     line = line[:kept]

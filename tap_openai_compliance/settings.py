@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import ipaddress
 import os
+import re
 import typing as t
 from urllib.parse import urlsplit
 
@@ -19,7 +21,12 @@ from tap_openai_compliance.feeds import (
     feed_named,
 )
 from tap_openai_compliance.listing import MAX_PAGE_SIZE
-from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
+from tap_openai_compliance.timestamps import (
+    OUT_OF_RANGE,
+    OutOfRangeError,
+    format_timestamp,
+    parse_timestamp,
+)
 from tap_openai_compliance.wording import REDACTED
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1/compliance"
@@ -191,6 +198,17 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "min_download_kib_per_second",
+        th.NumberType(exclusive_minimum=0, maximum=1024 * 1024),
+        default=64,
+        title="Slowest download",
+        description=(
+            "KiB a second a log file's download must average (over its listed size, plus 10 s "
+            "for the first bytes); a slower one is given up and tried again, so a storage host "
+            "trickling bytes cannot hold a file for hours."
+        ),
+    ),
+    th.Property(
         "lookback_minutes",
         th.IntegerType(minimum=0, maximum=7 * 24 * 60),
         default=60,
@@ -305,17 +323,17 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
             "Set 'workspace_id' (a ChatGPT workspace UUID), 'organization_id' (org-...), or both."
         )
     api_url = config.get("api_url")
-    if isinstance(api_url, str) and not _is_web_address(api_url):
-        # Not quoted: a careless URL can hold credentials.
-        found.append(
-            "Setting 'api_url' must be an https:// address (http:// for a local test server)."
-        )
+    if isinstance(api_url, str) and (problem := _api_url_problem(api_url)):
+        found.append(problem)
+    found.extend(_id_problems(config))
     for name in ("start_date", "end_date"):
         value = config.get(name)
         if value is None:
             continue
         try:
             parse_timestamp(str(value))
+        except OutOfRangeError:
+            found.append(f"Setting '{name}' is {value!r}, {OUT_OF_RANGE}.")
         except ValueError:
             found.append(
                 f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
@@ -333,13 +351,81 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
     return found
 
 
-def _is_web_address(url: str) -> bool:
-    """Whether ``url`` names a host over HTTP(S)."""
+def _api_url_problem(url: str) -> str | None:
+    """What is wrong with ``api_url``, in words that never quote it (it may hold credentials)."""
+    example = f"e.g. {DEFAULT_API_URL}"
     try:
-        parts = urlsplit(url)
-        return parts.scheme in ("https", "http") and bool(parts.hostname)
+        parts = urlsplit(url.strip())
+        # A port that is no number fails here too.
+        host, _port = parts.hostname or "", parts.port
+    except ValueError:
+        return f"Setting 'api_url' is not a URL: write the API's base address, {example}."
+    if parts.scheme not in ("https", "http") or not host:
+        return f"Setting 'api_url' must be an https:// address, {example}."
+    if parts.username is not None or parts.password is not None:
+        return (
+            "Setting 'api_url' holds a user name or password: the API takes the key in a "
+            f"header only. Write the address alone, {example}."
+        )
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return f"Setting 'api_url' holds a '?' or '#': write the base address alone, {example}."
+    if parts.scheme == "http" and not _is_local(host):
+        return (
+            "Setting 'api_url' is a plain http:// address, which would send the API key "
+            f"unencrypted: use https://, {example} (http:// is for a local test server only)."
+        )
+    if not parts.path.rstrip("/").endswith("/compliance"):
+        return (
+            "Setting 'api_url' must be the Compliance API's base address, ending in "
+            f"/compliance, {example}: every call goes below it."
+        )
+    return None
+
+
+def _is_local(host: str) -> bool:
+    """Whether ``host`` is this machine or a private network's (a local test server)."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return address.is_loopback or address.is_private
+
+
+WORKSPACE_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+ORGANIZATION_ID = re.compile(r"org-[A-Za-z0-9]+")
+
+
+def _id_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Ids not of the shape the API gives them: they would address another path, or none."""
+    found = []
+    workspace_id, organization_id = config.get("workspace_id"), config.get("organization_id")
+    if workspace_id and not (
+        isinstance(workspace_id, str) and WORKSPACE_ID.fullmatch(workspace_id)
+    ):
+        found.append(
+            f"Setting 'workspace_id' is {_shown(workspace_id)}, not a workspace UUID "
+            "(8-4-4-4-12 hexadecimal digits, as the Admin Console shows it): copy it again, "
+            "without spaces, quotes or a path."
+        )
+    if organization_id and not (
+        isinstance(organization_id, str) and ORGANIZATION_ID.fullmatch(organization_id)
+    ):
+        found.append(
+            f"Setting 'organization_id' is {_shown(organization_id)}, not an API Platform "
+            "organization id (org- followed by letters and digits): copy it again, without "
+            "spaces, quotes or a path."
+        )
+    return found
+
+
+def _shown(value: t.Any) -> str:
+    """A setting's value as a message quotes it: short, its quotes and spaces visible."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _schema_problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:

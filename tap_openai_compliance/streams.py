@@ -13,6 +13,7 @@ import functools
 import logging
 import sys
 import typing as t
+from urllib.parse import quote
 
 from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -60,7 +61,12 @@ from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.scratch import run_directory
 from tap_openai_compliance.settings import RETENTION, key_problem
 from tap_openai_compliance.side_streams import REJECTED_LINES
-from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
+from tap_openai_compliance.timestamps import (
+    LATEST,
+    format_timestamp,
+    latest_trusted,
+    parse_timestamp,
+)
 from tap_openai_compliance.wording import Masker, feed_not_readable
 
 if t.TYPE_CHECKING:
@@ -137,7 +143,10 @@ class LogEventsStream(RESTStream[ListingPage]):
         self._declared_fields = frozenset(schema["properties"])
         schema["properties"].update(TAP_FIELDS_SCHEMA)
         # Discovery runs without settings too; a sync always has the id (settings check it).
-        principal_id = tap.config.get(self.scope.id_setting) or f"{{{self.scope.id_setting}}}"
+        # Escaped as one path segment: an id can only ever address its own route.
+        principal_id = quote(
+            str(tap.config.get(self.scope.id_setting) or f"{{{self.scope.id_setting}}}"), safe="{}"
+        )
         super().__init__(
             tap,
             name=feed.stream_name,
@@ -152,6 +161,8 @@ class LogEventsStream(RESTStream[ListingPage]):
         self._pacers = pacers
         self._run = run
         self._paginator: LogFilePaginator | None = None
+        # Where this sync started: the bookmark the listing starts from (see _bookmark).
+        self._done: Bookmark | None = None
         self._extracted_at = datetime.datetime.now(datetime.UTC)
         end_date = self.config.get("end_date")
         # The last end_time to sync (end_date): the API is asked for no later file, and a
@@ -274,7 +285,7 @@ class LogEventsStream(RESTStream[ListingPage]):
     ) -> Iterator[LogFile]:
         """Each listed file not yet synced, once, wherever it sits in the listing."""
         last = self._last_end_time
-        unverifiable_warned = False
+        unverifiable_warned = future_warned = False
         for item in self.request_records(context):
             log_file = LogFile.from_listing(item, self.listing_subject, self.masker)
             if log_file.id in in_flight or done.covers(log_file):
@@ -283,6 +294,8 @@ class LogEventsStream(RESTStream[ListingPage]):
                 if any(position > last for position in self._listing_position()):
                     return
                 continue
+            if self._paginator is not None:
+                self._paginator.new_file_listed()
             if not unverifiable_warned and log_file.file_size is None:
                 unverifiable_warned = True
                 self.logger.warning(
@@ -291,6 +304,16 @@ class LogEventsStream(RESTStream[ListingPage]):
                     "one (and against file_sha256 if listed).",
                     self.name,
                     log_file.id,
+                )
+            if not future_warned and log_file.end_time > latest_trusted():
+                future_warned = True
+                self.logger.warning(
+                    "%s: log file %s ends at %s, in the future by this machine's clock: it is "
+                    "synced, but the bookmark does not move past the present. Check this "
+                    "machine's clock, or report the listing to OpenAI support.",
+                    self.name,
+                    log_file.id,
+                    format_timestamp(log_file.end_time),
                 )
             in_flight[log_file.id] = log_file.end_time
             progress.file_listed()
@@ -372,18 +395,27 @@ class LogEventsStream(RESTStream[ListingPage]):
 
     def _bookmark(self) -> Bookmark:
         """Where the last completed sync, or else ``start_date``, left off."""
-        return Bookmark.from_state(self.stream_state, self.config["start_date"], self.name)
+        bookmark = Bookmark.from_state(self.stream_state, self.config["start_date"], self.name)
+        if bookmark.distrusted is not None:
+            self.logger.warning(
+                "The state's bookmark of stream %s lies in the future (%s, by this machine's "
+                "clock), which would skip every log file of the present: the stream syncs "
+                "again from start_date (%s), and the target upserts the events it has.",
+                self.name,
+                format_timestamp(bookmark.distrusted),
+                self.config["start_date"],
+            )
+        self._done = bookmark
+        return bookmark
 
     def check_bookmark(self, state: t.Mapping[str, t.Any]) -> None:
         """Fail plainly, before anything is synced, if this stream's state is not usable."""
         Bookmark.from_state(state, self.config["start_date"], self.name)
 
     def _listing_position(self) -> list[datetime.datetime]:
-        """Where the listing in progress has reached: files not listed yet end no earlier."""
-        paginator = self._paginator
-        if paginator is None or paginator.finished:
-            return []
-        return [parse_timestamp(paginator.current_value.after)]
+        """Where the listing has reached, while files not listed yet may end no earlier."""
+        position = self._paginator.position if self._paginator is not None else None
+        return [parse_timestamp(position)] if position is not None else []
 
     def preflight(self) -> FeedCheck:
         """Whether this feed can be read, as a sync reads it, in one listing call (and, when it
@@ -457,6 +489,7 @@ class LogEventsStream(RESTStream[ListingPage]):
             mask=self.masker,
             workers=self._workers,
             out_of_time=self._run.out_of_time,
+            min_bytes_per_second=float(self.config["min_download_kib_per_second"]) * 1024,
         )
 
     # -- SDK hooks: calling the API, and paging through the listing ----------------------
@@ -519,15 +552,17 @@ class LogEventsStream(RESTStream[ListingPage]):
             "after": next_page_token.after,
             "limit": next_page_token.limit,
         }
-        if self._last_end_time is not None:
+        if self._last_end_time is not None and self._last_end_time < LATEST:
             # The API's before is strictly earlier; end_date includes files ending at it.
             params["before"] = format_timestamp(self._last_end_time + ONE_MICROSECOND)
         return params
 
     @override
     def get_new_paginator(self) -> LogFilePaginator:
-        start = ListingPage(self._bookmark().listing_after(), int(self.config["page_size"]))
-        self._paginator = LogFilePaginator(start, self.feed.name, self.masker)
+        # A sync reads its bookmark (_bookmark) before it lists.
+        assert self._done is not None
+        start = ListingPage(self._done.listing_after(), int(self.config["page_size"]))
+        self._paginator = LogFilePaginator(start, self.feed.name, self.masker, self.logger)
         return self._paginator
 
     @override

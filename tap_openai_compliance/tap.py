@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import typing as t
+from pathlib import Path
 
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -22,7 +23,7 @@ from typing_extensions import override
 from tap_openai_compliance import settings
 from tap_openai_compliance.bookmark import UnusableStateError, given_state
 from tap_openai_compliance.errors import ComplianceTapError, Interrupted
-from tap_openai_compliance.output import MessageWriter
+from tap_openai_compliance.output import MessageWriter, OutputError
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.run import Run
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
@@ -33,6 +34,7 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     import click
+    from singer_sdk.plugin_base import _ConfigInput
 
 
 class TapOpenAICompliance(Tap):
@@ -199,6 +201,19 @@ class TapOpenAICompliance(Tap):
 
     @override
     @classmethod
+    def cb_config(
+        cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]
+    ) -> _ConfigInput:
+        # click reads --config from its option callback, before invoke: each file is checked
+        # to be one JSON object first, so that a broken file is one plain line.
+        with cls._ending_plainly():
+            for path in value:
+                if path != "ENV":
+                    _check_config_file(path)
+            return super().cb_config(ctx, param, value)
+
+    @override
+    @classmethod
     def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
         # click runs --test from its option callback, before invoke.
         with cls._ending_plainly():
@@ -217,6 +232,11 @@ class TapOpenAICompliance(Tap):
                 signal.Signals(stop.signum).name,
             )
             sys.exit(128 + stop.signum)
+        except OutputError as exc:
+            # Nothing more can go out: what is still buffered would only fail again at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            cls.logger.error("%s", exc)
+            sys.exit(1)
         except ComplianceTapError as exc:
             # The last STATE printed still covers only completed files.
             cls.logger.error("%s", exc)
@@ -239,6 +259,38 @@ class TapOpenAICompliance(Tap):
 def _stop(signum: int, frame: FrameType | None) -> None:
     """End the sync where it is: every STATE written so far is a safe resume point."""
     raise Interrupted(signum)
+
+
+class UnusableConfigError(ComplianceTapError):
+    """A config file that is not one JSON object of settings."""
+
+
+def _check_config_file(path: str) -> None:
+    """Fail plainly unless ``path`` holds one JSON object (never quoting what it holds)."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror})"
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text"
+    except ValueError as exc:
+        # json's messages give a position, never the text around it (which may hold the key).
+        problem = f"is not JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+    else:
+        if isinstance(value, dict):
+            return
+        kinds = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}
+        problem = f"holds {kinds.get(type(value), 'a number')}, not an object"
+    msg = (
+        f"The config file {path} {problem}. Write it as one JSON object of settings, e.g. "
+        '{"api_key": "sk-admin-...", "workspace_id": "..."}.'
+    )
+    raise UnusableConfigError(msg)
+
+
+def _no_constant(name: str) -> t.NoReturn:
+    """Refuse NaN and Infinity, which JSON does not have."""
+    raise ValueError(f"is not JSON ({name} is not a JSON value)")
 
 
 def _json_file(file: t.IO[str] | None) -> t.IO[str] | None:

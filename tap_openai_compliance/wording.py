@@ -182,11 +182,32 @@ def quote_text(head: bytes, mask: Masker) -> str:
         text = _error_text(orjson.loads(head))
     except orjson.JSONDecodeError:
         text = head.decode("utf-8", errors="replace")
+    return untrusted(text, mask)
+
+
+def untrusted(text: str, mask: Masker) -> str:
+    """What a server wrote (a body, a reason phrase, a header), as a message may quote it: on
+    one line, secrets masked, shortened. Every text from a server passes through here."""
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     text = mask(text)
     if len(text) > MAX_QUOTED_BODY:
         text = text[:MAX_QUOTED_BODY] + "…"
     return text
+
+
+def address_of(url: str, mask: Masker) -> str:
+    """Where a URL points, as a message may name it: its scheme, host and port only.
+
+    Userinfo, path and query are left out: a redirect's can hold a password or a token.
+    """
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        host = parts.hostname or ""
+    except ValueError:
+        return "an address that cannot be read"
+    scheme = parts.scheme or "no scheme"
+    return untrusted(f"{scheme}://{host}{port}" if host else f"{scheme}: (no host)", mask)
 
 
 def _body_head(response: requests.Response) -> bytes:
@@ -222,7 +243,8 @@ def http_status(response: requests.Response, mask: Masker) -> str:
         phrase = HTTPStatus(response.status_code).phrase
     except ValueError:
         phrase = ""
-    text = f"HTTP {response.status_code} {response.reason or phrase}".rstrip()
+    reason = untrusted(response.reason, mask) if response.reason else phrase
+    text = f"HTTP {response.status_code} {reason}".rstrip()
     if quoted := quote_body(response, mask):
         text += f": {quoted}"
     return text
@@ -246,13 +268,13 @@ def feed_not_readable(feed: str, read_scope: str, broad_scope: str, answer: str)
     )
 
 
-def redirect_refusal(subject: str, response: requests.Response) -> str:
+def redirect_refusal(subject: str, response: requests.Response, mask: Masker) -> str:
     """A redirect from the API, which the tap does not follow with the key."""
-    target = urlsplit(response.headers.get("Location", ""))
+    target = address_of(response.headers.get("Location", ""), mask)
     return (
-        f"{subject} failed: HTTP {response.status_code}, a redirect to "
-        f"{target.scheme}://{target.netloc}{target.path}, which the tap does not follow with "
-        "the API key. Check api_url: set it to the address the API answers at."
+        f"{subject} failed: HTTP {response.status_code}, a redirect to {target}, which the tap "
+        "does not follow with the API key. Check api_url: set it to the address the API "
+        "answers at."
     )
 
 
@@ -271,6 +293,12 @@ def cause_of(exc: BaseException, timeouts: tuple[float, float]) -> str:
         exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
     ):
         return "the connection broke off in the middle of the body"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return (
+            "the TLS handshake failed (the server's certificate could not be verified, or TLS "
+            "could not be agreed): check the address, and REQUESTS_CA_BUNDLE if a proxy or a "
+            "private authority signs the certificates"
+        )
     if isinstance(inner, NewConnectionError) or isinstance(
         getattr(inner, "reason", None), NewConnectionError
     ):

@@ -182,7 +182,7 @@ def test_a_body_running_past_its_listed_size_is_cut_off_and_fetched_again(api, t
 
     assert run.returncode == 0, run.stderr
     assert [as_served(r) for r in run.events()] == events_of(api, file_ids)
-    assert f"runs past the {api.log_file(file_ids[1]).size} bytes listed" in run.stderr
+    assert f"runs past the {api.log_file(file_ids[1]).size:,} bytes listed" in run.stderr
     assert run.peak_rss_mib < FLAT_MEMORY_MIB
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 import requests
@@ -40,7 +41,9 @@ def listing_response(items: list[dict], *, has_more: bool) -> requests.Response:
 
 
 def new_paginator(after: str, limit: int) -> LogFilePaginator:
-    return LogFilePaginator(ListingPage(after, limit), "AUTH_LOG", NO_SECRETS)
+    return LogFilePaginator(
+        ListingPage(after, limit), "AUTH_LOG", NO_SECRETS, logging.getLogger("test")
+    )
 
 
 def test_the_next_page_starts_just_before_the_last_end_time():

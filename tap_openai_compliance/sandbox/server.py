@@ -10,6 +10,7 @@ import http
 import math
 import os
 import re
+import ssl
 import struct
 import sys
 import threading
@@ -31,6 +32,7 @@ import orjson
 from tap_openai_compliance.feeds import KNOWN_FEEDS, Feed, Scope
 
 FaultTarget = Literal["list", "download", "storage"]
+ContentEncoding = Literal["stored", "transit", None]
 PageOrder = Literal["sorted", "reversed"]
 # The key the fake accepts unless told otherwise; meltano.yml's sandbox environment sends it.
 DEMO_API_KEY = "sandbox-key"
@@ -86,6 +88,7 @@ class Fault:
         "flood",
         "echo_url",
         "no_length",
+        "trickle",
     ]
     code: int = 0
     body: bytes = b""
@@ -96,6 +99,10 @@ class Fault:
     content_type: str = ""
     # A no_length fault sends only the first half of the body.
     half_body: bool = False
+    # A status fault's reason phrase, for the status line (the code's usual one when empty).
+    reason: str = ""
+    # An echo_url fault quotes the signed URL in its reason phrase too.
+    echo_in_reason: bool = False
 
     @classmethod
     def status(
@@ -103,15 +110,17 @@ class Fault:
         code: int,
         body: bytes | str | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        reason: str = "",
     ) -> Fault:
-        """Answer ``code`` with ``body`` (an OpenAI-style error by default) and ``headers``."""
+        """Answer ``code`` with ``body`` (an OpenAI-style error by default) and ``headers``,
+        the status line saying ``reason`` when given (``HTTP/1.1 401 <reason>``)."""
         if body is None:
             body = _error_body(http.HTTPStatus(code).phrase, "server_error")
         if isinstance(body, Mapping):
             body = orjson.dumps(body)
         if isinstance(body, str):
             body = body.encode()
-        return cls("status", code=code, body=body, headers=dict(headers or {}))
+        return cls("status", code=code, body=body, headers=dict(headers or {}), reason=reason)
 
     @classmethod
     def drop(cls) -> Fault:
@@ -173,14 +182,20 @@ class Fault:
         )
 
     @classmethod
-    def echo_url(cls, status: int = 403) -> Fault:
+    def echo_url(cls, status: int = 403, *, in_reason: bool = False) -> Fault:
         """Storage only: answer ``status`` with an S3-style XML error echoing the signed URL.
 
         The request's path and query (the URL's credentials) come back three times: as sent
         (not even XML-escaped), percent-encoded once and percent-encoded twice, as a careless
-        storage host or proxy might quote them.
+        storage host or proxy might quote them. With ``in_reason``, the status line's reason
+        phrase quotes them too.
         """
-        return cls("echo_url", code=status)
+        return cls("echo_url", code=status, echo_in_reason=in_reason)
+
+    @classmethod
+    def trickle(cls, bytes_per_second: float) -> Fault:
+        """Storage only: serve the body a byte at a time, ``bytes_per_second`` a second."""
+        return cls("trickle", seconds=1 / bytes_per_second)
 
     @classmethod
     def no_length(cls, *, truncate: bool = False) -> Fault:
@@ -201,6 +216,7 @@ _FAULTS_ONLY_FOR: dict[str, FaultTarget] = {
     "gzip_bomb": "storage",
     "echo_url": "storage",
     "no_length": "storage",
+    "trickle": "storage",
 }
 # What oversize and flood faults pad with: no newline, so a line reader never gets a line.
 _FILLER = b"x" * CHUNK_SIZE
@@ -242,6 +258,10 @@ class LogFile:
     sha256: str
     content_type: str
     body: bytes | Path
+    # How the storage host sends the body: as stored; as a gzip object it labels
+    # Content-Encoding: gzip (listed as compressed, as object stores serve them); or compressed
+    # on the way (listed as the plain bytes, Content-Encoding: gzip on the answer).
+    content_encoding: ContentEncoding = None
 
     def listing_entry(self, *, checksums: bool = True) -> dict[str, Any]:
         """The file as the listing shows it (without size and sha256 unless ``checksums``)."""
@@ -255,11 +275,25 @@ class LogFile:
             entry |= {"file_size": self.size, "file_sha256": self.sha256}
         return entry
 
+    def served_size(self) -> int:
+        """How many bytes the storage host sends."""
+        if self.content_encoding == "transit":
+            return len(self._compressed_in_transit())
+        return self.size
+
+    def _compressed_in_transit(self) -> bytes:
+        """The body as a storage host compressing it on the way sends it."""
+        assert isinstance(self.body, bytes), "only a bytes body is compressed in transit"
+        return gzip_compress(self.body, mtime=0)
+
     def chunks(self) -> Iterator[bytes]:
         """The served bytes, piece by piece (Path bodies are never read whole)."""
         if isinstance(self.body, bytes):
-            for start in range(0, len(self.body), CHUNK_SIZE):
-                yield self.body[start : start + CHUNK_SIZE]
+            body = (
+                self._compressed_in_transit() if self.content_encoding == "transit" else self.body
+            )
+            for start in range(0, len(body), CHUNK_SIZE):
+                yield body[start : start + CHUNK_SIZE]
             return
         with self.body.open("rb") as stream:
             while chunk := stream.read(CHUNK_SIZE):
@@ -356,6 +390,7 @@ class FakeComplianceAPI:
         storage_port: int = 0,
         page_order: PageOrder = "sorted",
         listing_checksums: bool = True,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         """Configure the fake; ``start()`` (or ``with``) makes it listen.
 
@@ -369,6 +404,7 @@ class FakeComplianceAPI:
         ``rate_limit`` allows that many API calls a second (a token bucket);
         ``downloads_per_window=(calls, seconds)`` allows that many download calls per fixed
         window, as the download endpoint's "50 requests per minute" reads.
+        ``tls=(certificate, key)`` serves both hosts over https with that certificate.
         """
         if page_order not in ("sorted", "reversed"):
             raise ValueError(f"unknown page order {page_order!r}")
@@ -386,6 +422,8 @@ class FakeComplianceAPI:
             _FixedWindow(*downloads_per_window) if downloads_per_window else None
         )
         self._storage_host = storage_host
+        self._tls = tls
+        self._scheme = "https" if tls else "http"
         self._api_port = api_port
         self._storage_port = storage_port
         self._secret = os.urandom(32)
@@ -411,6 +449,11 @@ class FakeComplianceAPI:
         storage, advertised = self._bind_storage()
         self._servers = [api, storage]
         self._storage_netloc = f"{advertised}:{storage.server_address[1]}"
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self._tls)
+            for server in self._servers:
+                server.socket = context.wrap_socket(server.socket, server_side=True)
         for server in self._servers:
             # A short poll interval keeps stop() quick: it waits for the loop to notice.
             threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
@@ -447,14 +490,14 @@ class FakeComplianceAPI:
         """The base URL the tap is configured with."""
         if not self._servers:
             raise RuntimeError("the fake API is not started")
-        return f"http://127.0.0.1:{self._servers[0].server_address[1]}/v1/compliance"
+        return f"{self._scheme}://127.0.0.1:{self._servers[0].server_address[1]}/v1/compliance"
 
     @property
     def storage_url(self) -> str:
         """The storage host's origin, where signed URLs point."""
         if not self._servers:
             raise RuntimeError("the fake API is not started")
-        return f"http://{self._storage_netloc}"
+        return f"{self._scheme}://{self._storage_netloc}"
 
     # -- data --------------------------------------------------------------------------------
 
@@ -473,8 +516,14 @@ class FakeComplianceAPI:
         *,
         file_id: str | None = None,
         gzip: bool = False,
+        content_encoding: ContentEncoding = None,
     ) -> str:
-        """Add a log file (registering its principal) and return its id."""
+        """Add a log file (registering its principal) and return its id.
+
+        ``content_encoding="stored"`` (with ``gzip``) serves the compressed object labelled
+        ``Content-Encoding: gzip``, its listing giving the compressed bytes' size and SHA-256;
+        ``"transit"`` compresses a plain body on the way, its listing giving the plain bytes'.
+        """
         log_file = _make_log_file(
             id=file_id or f"eclf_{uuid.uuid4().hex}",
             scope=Scope(scope),
@@ -482,6 +531,7 @@ class FakeComplianceAPI:
             event_type=event_type,
             end_time=_to_datetime(end_time),
             body=_served_body(body, compress=gzip),
+            content_encoding=content_encoding,
         )
         with self._lock:
             if log_file.id in self._files:
@@ -660,6 +710,7 @@ def _make_log_file(
     event_type: str,
     end_time: datetime,
     body: bytes | Path,
+    content_encoding: ContentEncoding = None,
 ) -> LogFile:
     """A LogFile with its size, digest, name and content type worked out."""
     size, digest, head = _measure(body)
@@ -676,6 +727,7 @@ def _make_log_file(
         sha256=digest,
         content_type="application/octet-stream" if gzipped else "application/jsonl",
         body=body,
+        content_encoding=content_encoding,
     )
 
 
@@ -899,19 +951,26 @@ class _Handler(BaseHTTPRequestHandler):
             )
         )
 
-    def start_response(self, status: int, headers: Mapping[str, str]) -> None:
-        """Send the status line and headers, and record the request."""
+    def start_response(
+        self, status: int, headers: Mapping[str, str], reason: str | None = None
+    ) -> None:
+        """Send the status line (with ``reason``, or the code's usual phrase) and headers, and
+        record the request."""
         self.record(status)
-        self.send_response(status)
+        self.send_response(status, reason or None)
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
 
     def send(
-        self, status: int, body: bytes = b"", headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        reason: str | None = None,
     ) -> None:
         """Answer with a whole body."""
-        self.start_response(status, {**(headers or {}), "Content-Length": str(len(body))})
+        self.start_response(status, {**(headers or {}), "Content-Length": str(len(body))}, reason)
         self.wfile.write(body)
 
     def send_json(
@@ -931,7 +990,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "delay":
             time.sleep(fault.seconds)
         elif fault.kind == "status":
-            self.send(fault.code, fault.body, {"Content-Type": "application/json", **fault.headers})
+            headers = {"Content-Type": "application/json", **fault.headers}
+            self.send(fault.code, fault.body, headers, fault.reason)
         elif fault.kind == "echo_auth":
             echoed = self.headers.get("Authorization", "")
             self.send_json(400, _error_body(f"Malformed header: {echoed}", "invalid_request_error"))
@@ -944,7 +1004,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.start_response(fault.code, headers)
             self.write_filler(fault.size)
         elif fault.kind == "echo_url":
-            self.send_echoed_url(fault.code)
+            self.send_echoed_url(fault.code, in_reason=fault.echo_in_reason)
         return fault.kind in ("status", "echo_auth", "drop", "flood", "echo_url")
 
     def write_filler(self, size: int) -> None:
@@ -955,7 +1015,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(filler[:piece])
             size -= piece
 
-    def send_echoed_url(self, status: int) -> None:
+    def send_echoed_url(self, status: int, *, in_reason: bool = False) -> None:
         """An S3-style XML error quoting the request's path and query, credentials and all."""
         raw = self.path
         once = quote(raw, safe="")
@@ -968,7 +1028,8 @@ class _Handler(BaseHTTPRequestHandler):
             f"<Resource>{raw}</Resource><RequestURI>{once}</RequestURI>"
             f"<OriginalURI>{twice}</OriginalURI></Error>"
         )
-        self.send(status, body.encode(), {"Content-Type": "application/xml"})
+        reason = f"{phrase} {raw}" if in_reason else None
+        self.send(status, body.encode(), {"Content-Type": "application/xml"}, reason)
 
 
 class _ApiHandler(_Handler):
@@ -1127,16 +1188,22 @@ class _StorageHandler(_Handler):
             self.send_gzip_bomb(log_file, fault.size)
             return
         extra = fault.size if fault is not None and fault.kind == "oversize" else 0
+        size = log_file.served_size()
         headers = {"Content-Type": log_file.content_type}
+        if log_file.content_encoding is not None:
+            headers["Content-Encoding"] = "gzip"
         if kind != "no_length":
-            headers["Content-Length"] = str(log_file.size + extra)
+            headers["Content-Length"] = str(size + extra)
         self.start_response(200, headers)
         halved = kind == "truncate" or (fault is not None and fault.half_body)
-        remaining = log_file.size // 2 if halved else log_file.size
+        remaining = size // 2 if halved else size
         for index, chunk in enumerate(log_file.chunks()):
             if kind == "corrupt" and index == 0:
                 chunk = _flip_middle_byte(chunk)
-            self.wfile.write(chunk[:remaining])
+            if fault is not None and fault.kind == "trickle":
+                self.write_slowly(chunk[:remaining], fault.seconds)
+            else:
+                self.wfile.write(chunk[:remaining])
             remaining -= len(chunk)
             if remaining <= 0:
                 break
@@ -1144,6 +1211,13 @@ class _StorageHandler(_Handler):
         # A truncated body, or one whose only delimiter is the end of the connection.
         if kind in ("truncate", "no_length"):
             self.close_connection = True
+
+    def write_slowly(self, data: bytes, seconds_per_byte: float) -> None:
+        """Send ``data`` a byte at a time, until the client hangs up."""
+        for index in range(len(data)):
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()
+            time.sleep(seconds_per_byte)
 
     def send_gzip_bomb(self, log_file: LogFile, decompressed_bytes: int) -> None:
         """Answer with a gzip stream that inflates to ``decompressed_bytes`` of ``A``."""

@@ -18,6 +18,8 @@ API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
 WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"
 FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+# The cluster and the Meltano plugins of the tests through Meltano, shared by their modules.
+pytest_plugins = ["tests.meltano_fixtures"]
 
 
 @pytest.fixture

@@ -210,6 +210,20 @@ def test_docs_generate_through_meltano_writes_the_catalog_of_every_model(built):
     assert all("?" in node["description"] for node in marts if node["name"] != "compliance_events")
 
 
+def test_the_docs_queries_answer_on_the_sandbox_s_models(built):
+    warehouse, _ = built
+    text = (PROJECT_ROOT / "docs" / "transform.md").read_text()
+    examples = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
+    assert len(examples) >= 4
+    with warehouse.project.connect() as conn:
+        for example in examples:
+            query = example.replace("openai_compliance_analytics.", f"{warehouse.models}.")
+            if "usage_date > current_date" in query:
+                # The sandbox's cost rows are all dated 2030-01-01.
+                query = query.replace("usage_date > current_date - 30", "true")
+            assert conn.execute(query).fetchall(), example
+
+
 def test_each_staging_model_holds_one_row_per_distinct_event_with_typed_columns(
     built, module_sandbox
 ):

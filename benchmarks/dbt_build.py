@@ -12,7 +12,7 @@ whole process (Meltano's and dbt's start-up included) three ways:
 Then it fills the loaded tables to ``--events`` events with SQL (INSERT ... SELECT over
 generate_series, copying the sandbox's rows under new event ids, times and log files spread
 over 30 days, 2,500 events a file, in a mix of streams like a busy workspace's) and times the
-same three. Results go to results/dbt-build-latest.json (ignored by git).
+same three. Results go to results/latest-dbt-build.json (ignored by git).
 """
 
 from __future__ import annotations
@@ -269,7 +269,7 @@ def main() -> None:
         print(json.dumps(results["filled"], indent=2), flush=True)
     results["machine"]["load_average_after"] = list(os.getloadavg())
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dbt-build-latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "latest-dbt-build.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

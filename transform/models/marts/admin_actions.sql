@@ -21,6 +21,7 @@ select
     feature,
     feature_enabled,
     app_id,
+    plugin_id,
     gpt_id,
     project_id,
     group_id,

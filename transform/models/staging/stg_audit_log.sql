@@ -31,8 +31,14 @@ select
     {{ json_text('action_data', 'role') }} as invited_role,
     {{ json_text('action_data', 'feature') }} as feature,
     {{ json_boolean('action_data', 'value') }} as feature_enabled,
-    coalesce({{ json_text('action_data', 'app_id') }}, {{ json_text('action_data', 'plugin_id') }}) as app_id,
-    coalesce({{ json_text('action_data', 'gpt_id') }}, {{ json_text('action_data', 'third_party_gizmo_id') }}) as gpt_id,
+    {{ json_text('action_data', 'app_id') }} as app_id,
+    {{ json_text('action_data', 'plugin_id') }} as plugin_id,
+    -- CUSTOM_GPT_* actions name their GPT `id`; third-party ones third_party_gizmo_id.
+    coalesce(
+        {{ json_text('action_data', 'gpt_id') }},
+        {{ json_text('action_data', 'third_party_gizmo_id') }},
+        case when action like 'CUSTOM_GPT%' then {{ json_text('action_data', 'id') }} end
+    ) as gpt_id,
     {{ json_text('action_data', 'project_id') }} as project_id,
     {{ json_text('action_data', 'group_id') }} as group_id,
     {{ json_text('action_data', 'conversation_id') }} as conversation_id,

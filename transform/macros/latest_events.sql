@@ -11,7 +11,7 @@
   drops some), reads as NULL, so every model builds whatever was loaded.
 
   Run incrementally, only rows of log files that ended at most `lookback_days` before the newest
-  one modelled are read, and of those only events that are new or whose copy is newer than the
+  one modelled (or before now, should a file claim to end in the future) are read, and of those only events that are new or whose copy is newer than the
   one modelled: a second load of the same files changes nothing, a late file lands.
 -#}
 {% macro latest_events(table, columns={}) -%}
@@ -46,7 +46,8 @@
     {%- if is_incremental() %}
     where {{ openai_compliance.loaded_column('_sdc_log_file_end_time') }} >= (
       select coalesce(
-        {{ dbt.dateadd('day', -1 * var('lookback_days'), openai_compliance.utc_wall_clock('max(log_file_end_time)')) }},
+        {{ dbt.dateadd('day', -1 * var('lookback_days'), openai_compliance.utc_wall_clock(
+            'least(max(log_file_end_time), ' ~ dbt.current_timestamp() ~ ')')) }},
         cast('1970-01-01' as {{ dbt.type_timestamp() }}))
       from {{ this }})
     {%- endif %}

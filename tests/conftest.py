@@ -19,6 +19,8 @@ WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"
 FIRST_END_TIME = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 UNLIMITED_DOWNLOADS = 1_000_000
+# The cluster and the Meltano plugins of the tests through Meltano, shared by their modules.
+pytest_plugins = ["tests.meltano_fixtures"]
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ if t.TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Settings a developer's shell might hold that would change what a run does.
 FOREIGN_VARIABLES = re.compile(
-    r"^(MELTANO_|TAP_OPENAI_COMPLIANCE|TARGET_|COMPLIANCE_API_KEY$|EMAIL_HASH_SALT$|SNOWFLAKE_)"
+    r"^(MELTANO_|TAP_OPENAI_COMPLIANCE|TARGET_|COMPLIANCE_API_KEY$|EMAIL_HASH_SALT$|SNOWFLAKE_|DBT_)"
 )
 
 

@@ -36,10 +36,11 @@ from tap_openai_compliance.sandbox import (
 )
 from tests.conftest import as_served
 from tests.meltano_project import PROJECT_ROOT, meltano_env
-from tests.postgres import PostgresCluster, throwaway_cluster
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+
+    from tests.postgres import PostgresCluster
 
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 EMAIL_SALT = "salt-for-the-masking-test"
@@ -47,39 +48,6 @@ STREAMS = [feed.stream_name for feed in KNOWN_FEEDS]
 TAP_FIELDS = {"_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields"}
 UNKNOWN_FIELD = "risk_assessment"
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """A PostgreSQL cluster for the whole session; failing to start it fails the tests."""
-    with throwaway_cluster() as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="session")
-def meltano_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A .meltano directory outside the work tree, with the plugins the tests run installed."""
-    home = tmp_path_factory.mktemp("meltano-home")
-    env = meltano_env(home, home / "install.db")
-    # Inherited plugins share their parent's virtualenv: these four are all there is.
-    installed = subprocess.run(
-        [
-            MELTANO,
-            "install",
-            "tap-openai-compliance",
-            "target-postgres",
-            "target-jsonl",
-            "target-csv",
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    return home
 
 
 @pytest.fixture

@@ -1,0 +1,699 @@
+"""The dbt models (transform/) end to end: the sandbox loaded by `meltano run`, built by dbt.
+
+Each test loads the sandbox into a schema of its own and builds the models into another with
+the job meltano.yml defines, then checks answers against what the sandbox served.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import random
+import re
+import subprocess
+import typing as t
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+from psycopg import sql
+
+from tap_openai_compliance.feeds import KNOWN_FEEDS, Scope, feed_named
+from tap_openai_compliance.sandbox import (
+    DEMO_API_KEY,
+    DEMO_WORKSPACE_ID,
+    FakeComplianceAPI,
+    build_demo_dataset,
+    make_event,
+)
+from tests.meltano_fixtures import MELTANO
+from tests.meltano_project import PROJECT_ROOT, meltano_env
+from tests.test_meltano import (
+    Project,
+    distinct_events,
+    last_lines,
+    message_texts,
+    sandbox_emails,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.postgres import PostgresCluster
+
+pytestmark = pytest.mark.timeout(600)
+TRANSFORM = PROJECT_ROOT / "transform"
+# The streams the staging models read: one per feed, the workspace's and the organization's.
+STREAMS = [feed.stream_name for feed in KNOWN_FEEDS]
+# dbt_project.yml's vars.
+SIGN_INS = {"login_success", "native_login_success", "signup_success"}
+FAILED_SIGN_INS = {"password_login_invalid_password", "password_login_sentinel_blocked"}
+FAILED_SIGN_INS |= {"login_failed"}
+EMAIL_SALT = "salt-for-the-transform-test"
+
+
+@dataclasses.dataclass
+class Warehouse:
+    """A project whose loads go to one schema and whose models go to another."""
+
+    project: Project
+    models: str
+    target: Path
+
+    def run(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """`meltano run` to its end; fail with its last words, else return its output."""
+        result = self.project.meltano("run", *args, env=env)
+        output = result.stderr + result.stdout
+        assert result.returncode == 0, last_lines(output, 80)
+        return output
+
+    def query(self, query: str, *params: t.Any) -> list[dict[str, t.Any]]:
+        """Rows of a query, where {models} and {raw} name the two schemas."""
+        text = sql.SQL(query).format(
+            models=sql.Identifier(self.models), raw=sql.Identifier(self.project.schema)
+        )
+        with self.project.connect() as conn:
+            return conn.execute(text, params).fetchall()
+
+    def relations(self) -> dict[str, str]:
+        """The models' tables and views, by name: BASE TABLE or VIEW."""
+        rows = self.query(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = %s",
+            self.models,
+        )
+        return {row["table_name"]: row["table_type"] for row in rows}
+
+    def rows_by_id(self, model: str) -> dict[str, dict[str, t.Any]]:
+        """A model's rows by event_id."""
+        rows = self.query(f"SELECT * FROM {{models}}.{model}")
+        by_id = {row["event_id"]: row for row in rows}
+        assert len(by_id) == len(rows), f"{model} holds an event_id twice"
+        return by_id
+
+    def loaded_streams(self) -> dict[str, tuple[str, Scope]]:
+        """The streams the load created a table of: their event type and scope."""
+        rows = self.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            self.project.schema,
+        )
+        tables = {row["table_name"] for row in rows}
+        return {
+            feed.stream_name: (feed.event_type, feed.scope)
+            for feed in KNOWN_FEEDS
+            if feed.stream_name in tables
+        }
+
+    def manifest_models(self) -> set[str]:
+        """The models of the project, as dbt's last command listed them."""
+        manifest = json.loads((self.target / "manifest.json").read_text())
+        return {
+            node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"
+        }
+
+
+@pytest.fixture(scope="module")
+def module_sandbox() -> Iterator[FakeComplianceAPI]:
+    """The sandbox's demo dataset, for the tests of this module that only read, with a sign-in
+    event of an action the reference does not document (the API adds them without notice)."""
+    with FakeComplianceAPI(api_key=DEMO_API_KEY) as api:
+        now = datetime.now(UTC)
+        build_demo_dataset(api, now=now)
+        event = make_event(
+            "AUTH_LOG", principal_id=DEMO_WORKSPACE_ID, timestamp=now, rng=random.Random(9)
+        )
+        event["action_data"] = {**event["action_data"], "action": "passkey_login_success"}
+        api.add_log_file("workspaces", DEMO_WORKSPACE_ID, "AUTH_LOG", [event], now)
+        yield api
+
+
+def stream_events(
+    api: FakeComplianceAPI, event_type: str, scope: Scope | None = None
+) -> dict[str, dict[str, t.Any]]:
+    """The distinct events of a type served under a scope (the workspace's feed's, by default,
+    where it has one)."""
+    scope = scope or feed_named(event_type).scope
+    files = sorted(
+        (f for f in api.log_files() if f.event_type == event_type and f.scope == scope),
+        key=lambda log_file: log_file.end_time,
+    )
+    return {event["event_id"]: event for f in files for event in api.events_of(f.id)}
+
+
+def make_warehouse(
+    name: str,
+    tmp_path: Path,
+    meltano_home: Path,
+    postgres: PostgresCluster,
+    sandbox: FakeComplianceAPI,
+) -> Warehouse:
+    """A project loading ``sandbox`` into schema ``name`` and building models in ``name``_models."""
+    target = tmp_path / "dbt-target"
+    env = meltano_env(
+        meltano_home,
+        tmp_path / "meltano.db",
+        MELTANO_ENVIRONMENT="sandbox",
+        TAP_OPENAI_COMPLIANCE_API_URL=sandbox.api_url,
+        **postgres.target_postgres_env(name),
+        DBT_POSTGRES_SCHEMA=f"{name}_models",
+        # dbt's own files go out of the work tree.
+        DBT_TARGET_PATH=str(target),
+        DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    project = Project(env, postgres, name, tmp_path / "jsonl", logs)
+    return Warehouse(project, f"{name}_models", target)
+
+
+@pytest.fixture(scope="module")
+def built(
+    tmp_path_factory: pytest.TempPathFactory,
+    meltano_home: Path,
+    postgres: PostgresCluster,
+    module_sandbox: FakeComplianceAPI,
+) -> tuple[Warehouse, str]:
+    """The sandbox loaded and the models built by the job, once; and the job's output."""
+    warehouse = make_warehouse(
+        "transform_built", tmp_path_factory.mktemp("built"), meltano_home, postgres, module_sandbox
+    )
+    return warehouse, warehouse.run("sync-postgres-transform")
+
+
+# -- one load, one build ----------------------------------------------------------------------
+
+
+def test_the_job_builds_every_model_and_runs_their_tests_and_freshness(built):
+    warehouse, output = built
+    relations = warehouse.relations()
+    models = warehouse.manifest_models()
+    assert models <= relations.keys()
+    assert {f"stg_{stream}" for stream in STREAMS} <= models
+    assert {
+        "compliance_events",
+        "sign_ins_daily",
+        "failed_sign_ins",
+        "admin_actions",
+        "admin_actions_daily",
+        "app_authorizations",
+        "app_links",
+        "conversation_activity_daily",
+        "codex_activity_daily",
+        "costs_daily",
+    } <= models
+    # Tests ran, none failed; the action the reference does not document warns, as designed.
+    assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", output), last_lines(output, 80)
+    assert "WARN 1 stg_auth_log_auth_action_is_documented" in output
+    # Freshness: every stream was loaded and is fresh; the organization's app feeds build
+    # models of the same columns as the workspace's.
+    assert set(STREAMS) <= warehouse.loaded_streams().keys()
+    for stream in STREAMS:
+        assert re.search(rf"PASS freshness of openai_compliance\.{stream}\b", output), stream
+    app_log_columns = warehouse.query(
+        "SELECT table_name, array_agg(column_name::text ORDER BY column_name) AS columns "
+        "FROM information_schema.columns WHERE table_schema = %s "
+        "AND table_name IN ('stg_app_log', 'stg_app_organization_log') GROUP BY table_name",
+        warehouse.models,
+    )
+    assert len({tuple(row["columns"]) for row in app_log_columns}) == 1
+
+
+def test_docs_generate_through_meltano_writes_the_catalog_of_every_model(built):
+    warehouse, _ = built
+
+    generated = warehouse.project.meltano("invoke", "dbt-postgres:docs-generate")
+
+    assert generated.returncode == 0, last_lines(generated.stderr + generated.stdout)
+    catalog = json.loads((warehouse.target / "catalog.json").read_text())
+    documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
+    assert warehouse.manifest_models() <= documented
+    assert (warehouse.target / "index.html").exists()
+    manifest = json.loads((warehouse.target / "manifest.json").read_text())
+    # Every model says what it is, and each question model asks its question.
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    assert all(node["description"] for node in models)
+    marts = [node for node in models if "/marts/" in node["original_file_path"]]
+    assert all("?" in node["description"] for node in marts if node["name"] != "compliance_events")
+
+
+def test_the_docs_queries_answer_on_the_sandbox_s_models(built):
+    warehouse, _ = built
+    text = (PROJECT_ROOT / "docs" / "transform.md").read_text()
+    examples = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
+    assert len(examples) >= 4
+    with warehouse.project.connect() as conn:
+        for example in examples:
+            query = example.replace("openai_compliance_analytics.", f"{warehouse.models}.")
+            if "usage_date > current_date" in query:
+                # The sandbox's cost rows are all dated 2030-01-01.
+                query = query.replace("usage_date > current_date - 30", "true")
+            assert conn.execute(query).fetchall(), example
+
+
+def test_each_staging_model_holds_one_row_per_distinct_event_with_typed_columns(
+    built, module_sandbox
+):
+    warehouse, _ = built
+    for stream, (event_type, scope) in warehouse.loaded_streams().items():
+        events = stream_events(module_sandbox, event_type, scope)
+        rows = warehouse.rows_by_id(f"stg_{stream}")
+        assert rows.keys() == events.keys(), stream
+        for event_id, event in events.items():
+            row = rows[event_id]
+            assert row["event_type"] == event_type
+            assert row["event_at"] == datetime.fromisoformat(event["timestamp"])
+            assert row["event_at"].utcoffset() == timedelta(0)
+            assert row["principal_id"] == event["principal"]["id"]
+            actor = event.get("actor") or {}
+            assert row["actor_type"] == actor.get("type")
+            assert row["actor_email"] == actor.get("user_email")
+            assert row["actor_key_id"] == actor.get("redacted_id")
+            unknown = {key: event[key] for key in ("risk_assessment",) if key in event}
+            assert (row["unknown_fields"] or {}) == unknown
+    audit = warehouse.rows_by_id("stg_audit_log")
+    by_key = [row for row in audit.values() if row["actor_type"] == "API_KEY"]
+    assert by_key, "the sandbox serves audit events of an API key"
+    assert all(row["actor_key_id"] == row["actor_identifier"] for row in by_key)
+
+
+def test_compliance_events_counts_the_distinct_events_of_every_type(built, module_sandbox):
+    warehouse, _ = built
+    counts = warehouse.query(
+        "SELECT source_stream, scope, count(*) AS events, count(DISTINCT event_id) AS ids, "
+        "array_agg(DISTINCT event_type) AS types FROM {models}.compliance_events GROUP BY 1, 2"
+    )
+    loaded = warehouse.loaded_streams()
+    expected = {
+        stream: len(stream_events(module_sandbox, event_type, scope))
+        for stream, (event_type, scope) in loaded.items()
+    }
+    assert {row["source_stream"]: row["events"] for row in counts} == expected
+    assert all(row["ids"] == row["events"] for row in counts)
+    assert {row["source_stream"]: (row["types"], row["scope"]) for row in counts} == {
+        stream: ([event_type], "organization" if scope is Scope.ORGANIZATION else "workspace")
+        for stream, (event_type, scope) in loaded.items()
+    }
+
+
+def auth_events(api: FakeComplianceAPI) -> list[dict[str, t.Any]]:
+    """The distinct AUTH_LOG events, with their UTC day and action."""
+    events = []
+    for event in stream_events(api, "AUTH_LOG").values():
+        day = datetime.fromisoformat(event["timestamp"]).astimezone(UTC).date()
+        events.append({**event, "day": day, "action": event["action_data"]["action"]})
+    return events
+
+
+def test_sign_ins_of_a_user_on_a_day_are_the_sandbox_s(built, module_sandbox):
+    warehouse, _ = built
+    events = auth_events(module_sandbox)
+    per_user_day = collections.Counter(
+        (event["actor"]["user_id"], event["day"]) for event in events if event["action"] in SIGN_INS
+    )
+    (user_id, day), count = per_user_day.most_common(1)[0]
+    theirs = [
+        event
+        for event in events
+        if (event["actor"]["user_id"], event["day"]) == (user_id, day)
+        and event["action"] in SIGN_INS
+    ]
+    (row,) = warehouse.query(
+        "SELECT * FROM {models}.sign_ins_daily WHERE user_id = %s AND activity_date = %s",
+        user_id,
+        day,
+    )
+    assert row["sign_ins"] == count
+    assert row["ip_addresses"] == sorted({e["request_metadata"]["client_ip"] for e in theirs})
+    user_agents = {e["request_metadata"].get("client_user_agent") for e in theirs} - {None}
+    assert (row["user_agents"] or []) == sorted(user_agents)
+    assert row["first_sign_in_at"] == min(datetime.fromisoformat(e["timestamp"]) for e in theirs)
+    # Every user and day, sign-ins and failures alike.
+    totals = warehouse.query(
+        "SELECT user_id, activity_date, sign_ins, failed_sign_ins FROM {models}.sign_ins_daily"
+    )
+    expected: dict[tuple[str, t.Any], list[int]] = collections.defaultdict(lambda: [0, 0])
+    for event in events:
+        key = (event["actor"]["user_id"], event["day"])
+        if event["action"] in SIGN_INS:
+            expected[key][0] += 1
+        elif event["action"] in FAILED_SIGN_INS:
+            expected[key][1] += 1
+    assert {
+        (row["user_id"], row["activity_date"]): [row["sign_ins"], row["failed_sign_ins"]]
+        for row in totals
+    } == expected
+    failed = warehouse.query("SELECT event_id FROM {models}.failed_sign_ins")
+    assert {row["event_id"] for row in failed} == {
+        event["event_id"] for event in events if event["action"] in FAILED_SIGN_INS
+    }
+
+
+def test_admin_actions_app_authorizations_and_links_are_the_sandbox_s(built, module_sandbox):
+    warehouse, _ = built
+    audit = stream_events(module_sandbox, "AUDIT_LOG").values()
+    expected = collections.Counter(
+        (
+            datetime.fromisoformat(event["timestamp"]).date(),
+            event["actor"].get("user_id") or event["actor"].get("redacted_id"),
+            event["action"],
+        )
+        for event in audit
+        if event["action_privilege"] == "ADMIN"
+    )
+    rows = warehouse.query(
+        "SELECT activity_date, actor_identifier, action, actions FROM {models}.admin_actions_daily"
+    )
+    assert {
+        (row["activity_date"], row["actor_identifier"], row["action"]): row["actions"]
+        for row in rows
+    } == dict(expected)
+    # Both feeds: the workspace's and the organization's app authorizations.
+    auths = {
+        **distinct_events(module_sandbox, feed_named("APP_AUTH_LOG")),
+        **distinct_events(module_sandbox, feed_named("APP_AUTH_ORGANIZATION_LOG")),
+    }
+    rows = warehouse.query(
+        "SELECT event_id, auth_action, app_name FROM {models}.app_authorizations"
+    )
+    assert {row["event_id"]: row["auth_action"] for row in rows} == {
+        event_id: event["action"] for event_id, event in auths.items()
+    }
+    last_action: dict[str, tuple[str, str, str]] = {}
+    for event in auths.values():
+        latest = (event["timestamp"], event["event_id"], event["action"])
+        last_action[event["link_id"]] = max(last_action.get(event["link_id"], latest), latest)
+    links = warehouse.query("SELECT link_id, is_linked FROM {models}.app_links")
+    assert {row["link_id"]: row["is_linked"] for row in links} == {
+        link_id: action == "link" for link_id, (_, _, action) in last_action.items()
+    }
+
+
+def test_activity_and_costs_per_user_and_day_are_the_sandbox_s(built, module_sandbox):
+    warehouse, _ = built
+
+    def day_of(event: dict[str, t.Any]) -> t.Any:
+        return datetime.fromisoformat(event["timestamp"]).astimezone(UTC).date()
+
+    messages: dict[tuple[str, t.Any], set[str]] = collections.defaultdict(set)
+    for event in stream_events(module_sandbox, "CONVERSATION_MESSAGE").values():
+        if event["message"]["author"]["type"] == "user":
+            messages[(event["actor"]["user_id"], day_of(event))].add(event["message"]["id"])
+    rows = warehouse.query(
+        "SELECT user_id, activity_date, messages_sent FROM {models}.conversation_activity_daily"
+    )
+    assert {
+        (row["user_id"], row["activity_date"]): row["messages_sent"]
+        for row in rows
+        if row["messages_sent"]
+    } == {key: len(ids) for key, ids in messages.items()}
+
+    codex: dict[tuple[str, t.Any, str], list[int]] = collections.defaultdict(lambda: [0, 0])
+    for event in stream_events(module_sandbox, "CODEX_LOG").values():
+        key = (event["actor"]["user_id"], day_of(event), event["client_id"])
+        codex[key][0] += 1
+        usage = event["event_details"].get("token_usage") or {}
+        codex[key][1] += usage.get("input_tokens") or 0
+    rows = warehouse.query(
+        "SELECT user_id, activity_date, client_id, events, input_tokens "
+        "FROM {models}.codex_activity_daily"
+    )
+    assert {
+        (row["user_id"], row["activity_date"], row["client_id"]): [
+            row["events"],
+            row["input_tokens"],
+        ]
+        for row in rows
+    } == codex
+
+    costs: dict[tuple[t.Any, ...], Decimal] = collections.defaultdict(Decimal)
+    for event in stream_events(module_sandbox, "COSTS").values():
+        payload = event["payload"]
+        for charge in payload["measures"]["billing"]:
+            cost_key = (
+                payload["day"],
+                payload["identity"].get("user_id"),
+                payload["product"],
+                charge["cost"]["unit"],
+            )
+            costs[cost_key] += Decimal(str(charge["cost"]["value"]))
+    rows = warehouse.query(
+        "SELECT usage_date::text AS day, user_id, product, cost_unit, cost "
+        "FROM {models}.costs_daily"
+    )
+    assert {
+        (row["day"], row["user_id"], row["product"], row["cost_unit"]): row["cost"] for row in rows
+    } == costs
+
+
+def model_dumps(warehouse: Warehouse) -> dict[str, str]:
+    """Every row of every model as text, by model."""
+    dumps = {}
+    for name in warehouse.relations():
+        rows = warehouse.query(f"SELECT m::text AS row FROM {{models}}.{name} AS m")
+        dumps[name] = "\n".join(row["row"] for row in rows)
+    return dumps
+
+
+def find_texts(dumps: dict[str, str], texts: set[str]) -> dict[str, list[str]]:
+    """Which of ``texts`` each dump holds, as JSON would write them."""
+    found = {
+        name: [text for text in texts if json.dumps(text)[1:-1] in dump]
+        for name, dump in dumps.items()
+    }
+    return {name: hits for name, hits in found.items() if hits}
+
+
+def test_no_model_copies_what_people_wrote(built, module_sandbox):
+    warehouse, _ = built
+    texts = message_texts(module_sandbox)
+    assert len(texts) > 10
+    assert find_texts(model_dumps(warehouse), texts) == {}
+    # They are in the loaded tables, which the models leave them to.
+    raw = warehouse.query("SELECT m::text AS row FROM {raw}.conversation_message AS m")
+    assert find_texts({"raw": "\n".join(row["row"] for row in raw)}, texts)
+
+
+# -- the masked extractor's load --------------------------------------------------------------
+
+
+def test_a_masked_load_builds_every_model_without_an_email_or_a_message_text(
+    tmp_path, meltano_home, postgres, module_sandbox
+):
+    warehouse = make_warehouse("transform_masked", tmp_path, meltano_home, postgres, module_sandbox)
+
+    output = warehouse.run(
+        "sync-masked-postgres-transform",
+        env={"TAP_OPENAI_COMPLIANCE__MASKED_STREAM_MAP_CONFIG_EMAIL_SALT": EMAIL_SALT},
+    )
+
+    assert re.search(r"PASS no_email_address_in_any_model\b", output), last_lines(output, 80)
+    assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", output), last_lines(output, 80)
+    models = warehouse.manifest_models()
+    assert models <= warehouse.relations().keys()
+    dumps = model_dumps(warehouse)
+    assert find_texts(dumps, sandbox_emails(module_sandbox)) == {}
+    assert find_texts(dumps, message_texts(module_sandbox)) == {}
+    # The dbt test that checks every model lists every model.
+    masked_test = (TRANSFORM / "tests" / "masked" / "no_email_address_in_any_model.sql").read_text()
+    assert set(re.findall(r"'((?:stg_)?[a-z_]+)'", masked_test)) >= models
+    # Hashed, an email still tells users apart.
+    rows = warehouse.rows_by_id("stg_auth_log")
+    assert all(re.fullmatch(r"[0-9a-f]{64}", row["actor_email"]) for row in rows.values())
+    sign_ins = warehouse.query("SELECT user_email FROM {models}.sign_ins_daily")
+    assert all(re.fullmatch(r"[0-9a-f]{64}", row["user_email"]) for row in sign_ins)
+    # The columns the masked extractor drops read as NULL.
+    assert all(row["output_items"] is None for row in warehouse.rows_by_id("stg_app_log").values())
+    assert all(row["unknown_fields"] is None for row in rows.values())
+
+
+# -- the incremental path ---------------------------------------------------------------------
+
+
+def auth_event(api: FakeComplianceAPI, timestamp: datetime, seed: int) -> dict[str, t.Any]:
+    """A fresh AUTH_LOG sign-in."""
+    event = make_event(
+        "AUTH_LOG", principal_id=DEMO_WORKSPACE_ID, timestamp=timestamp, rng=random.Random(seed)
+    )
+    event["action_data"] = {"action": "login_success", "role": "standard-user"}
+    return event
+
+
+def newest_auth_files(api: FakeComplianceAPI) -> list[t.Any]:
+    """The AUTH_LOG files, newest first."""
+    files = [log_file for log_file in api.log_files() if log_file.event_type == "AUTH_LOG"]
+    return sorted(files, key=lambda log_file: (log_file.end_time, log_file.id), reverse=True)
+
+
+def test_a_late_file_and_a_second_load_of_the_same_data_change_only_what_they_should(
+    tmp_path, meltano_home, postgres
+):
+    with FakeComplianceAPI(api_key=DEMO_API_KEY) as api:
+        build_demo_dataset(api, now=datetime.now(UTC))
+        warehouse = make_warehouse("transform_incremental", tmp_path, meltano_home, postgres, api)
+        warehouse.run("sync-postgres-transform")
+        before = {name: warehouse.rows_by_id(f"stg_{name}") for name in STREAMS}
+        events_before = warehouse.rows_by_id("compliance_events")
+        days_before = {
+            (row["activity_date"], row["user_id"]): row
+            for row in warehouse.query("SELECT * FROM {models}.sign_ins_daily")
+        }
+
+        newest = newest_auth_files(api)[0]
+        copied, older, tied_low, tied_high = [
+            dict(event) for event in api.events_of(newest.id)[-4:]
+        ]
+        workspace = Scope.WORKSPACE.value
+        # A file published late, ending half an hour before the newest: an event never seen
+        # yet, and an older copy of an event, changed, that must not replace the newer one.
+        late_event = auth_event(api, newest.end_time - timedelta(hours=1), seed=1)
+        older_copy = {**older, "request_metadata": {"client_ip": "203.0.113.250"}}
+        late = api.add_log_file(
+            workspace,
+            DEMO_WORKSPACE_ID,
+            "AUTH_LOG",
+            [late_event, older_copy],
+            newest.end_time - timedelta(minutes=30),
+        )
+        # A newer copy of an event, changed: it replaces the one modelled.
+        newer_copy = {**copied, "request_metadata": {"client_ip": "203.0.113.251"}}
+        newer = api.add_log_file(
+            workspace,
+            DEMO_WORKSPACE_ID,
+            "AUTH_LOG",
+            [newer_copy],
+            newest.end_time + timedelta(minutes=1),
+        )
+        # Two files ending with the newest: of copies ending at the same time, the one of the
+        # larger file id wins.
+        tied: dict[str, tuple[str, dict[str, t.Any]]] = {}
+        for event, file_id in ((tied_low, "eclf_" + "0" * 32), (tied_high, "eclf_" + "f" * 32)):
+            copy = {**event, "request_metadata": {"client_ip": f"203.0.113.{len(tied) + 252}"}}
+            api.add_log_file(
+                workspace, DEMO_WORKSPACE_ID, "AUTH_LOG", [copy], newest.end_time, file_id=file_id
+            )
+            tied[event["event_id"]] = (file_id, copy)
+
+        warehouse.run("sync-postgres-transform")
+
+        after = {name: warehouse.rows_by_id(f"stg_{name}") for name in STREAMS}
+        auth_before, auth_after = before.pop("auth_log"), after.pop("auth_log")
+        assert after == before, "streams without a new file are untouched, down to their times"
+        changed = {
+            event_id for event_id, row in auth_after.items() if row != auth_before.get(event_id)
+        }
+        high_id = tied_high["event_id"]
+        assert changed == {late_event["event_id"], newer_copy["event_id"], high_id}
+        assert auth_after[late_event["event_id"]]["log_file_id"] == late
+        assert auth_after[newer_copy["event_id"]]["client_ip"] == "203.0.113.251"
+        assert auth_after[newer_copy["event_id"]]["log_file_id"] == newer
+        assert auth_after[high_id]["log_file_id"] == tied[high_id][0]
+        assert auth_after[tied_low["event_id"]] == auth_before[tied_low["event_id"]]
+        # The loaded table took the late file's older copy (the loader upserts whatever comes
+        # last); the model kept the newer one.
+        (raw,) = warehouse.query(
+            "SELECT request_metadata FROM {raw}.auth_log WHERE event_id = %s", older["event_id"]
+        )
+        assert raw["request_metadata"]["client_ip"] == "203.0.113.250"
+        assert auth_after[older["event_id"]] == auth_before[older["event_id"]]
+        # Downstream, the same rows and days, and no others.
+        events_after = warehouse.rows_by_id("compliance_events")
+        assert {
+            event_id for event_id, row in events_after.items() if row != events_before.get(event_id)
+        } == changed
+        days_after = {
+            (row["activity_date"], row["user_id"]): row
+            for row in warehouse.query("SELECT * FROM {models}.sign_ins_daily")
+        }
+        changed_days = {auth_after[event_id]["event_date"] for event_id in changed}
+        assert {key for key in days_after if days_after[key] != days_before.get(key)} <= {
+            key for key in days_after if key[0] in changed_days
+        }
+        assert {key: row for key, row in days_after.items() if key[0] not in changed_days} == {
+            key: row for key, row in days_before.items() if key[0] not in changed_days
+        }
+        late_key = (
+            auth_after[late_event["event_id"]]["event_date"],
+            late_event["actor"]["user_id"],
+        )
+        assert (
+            days_after[late_key]["sign_ins"] == days_before.get(late_key, {}).get("sign_ins", 0) + 1
+        )
+
+        # The same data loaded again, every file (a full refresh of the extractor's state):
+        # the loaded tables are rewritten, the models are not.
+        models_before = {name: warehouse.rows_by_id(f"stg_{name}") for name in STREAMS} | {
+            "compliance_events": events_after
+        }
+        output = warehouse.run("--full-refresh", "sync-postgres-transform")
+
+        assert "INSERT 0 0" in output
+        assert {name: warehouse.rows_by_id(f"stg_{name}") for name in STREAMS} | {
+            "compliance_events": warehouse.rows_by_id("compliance_events")
+        } == models_before
+
+
+# -- Snowflake ----------------------------------------------------------------------------------
+
+
+def test_the_snowflake_transformer_compiles_every_model_without_an_account(tmp_path, meltano_home):
+    target = tmp_path / "dbt-target"
+    env = meltano_env(
+        meltano_home,
+        tmp_path / "meltano.db",
+        SNOWFLAKE_ACCOUNT="example-account",
+        SNOWFLAKE_USER="TRANSFORMER",
+        SNOWFLAKE_PASSWORD="not-used",
+        SNOWFLAKE_WAREHOUSE="TRANSFORM_WH",
+        SNOWFLAKE_DATABASE="RAW",
+        DBT_TARGET_PATH=str(target),
+        DBT_LOG_PATH=str(tmp_path / "dbt-logs"),
+    )
+
+    compiled = subprocess.run(
+        [
+            MELTANO,
+            *("invoke", "dbt-snowflake", "compile", "--no-populate-cache"),
+            *("--vars", "{compile_offline: true}"),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert compiled.returncode == 0, last_lines(compiled.stderr + compiled.stdout, 80)
+    files = {path.stem: path.read_text() for path in (target / "compiled").rglob("*.sql")}
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert models <= files.keys()
+    assert manifest["metadata"]["adapter_type"] == "snowflake"
+    # What PostgreSQL alone reads: none of it in Snowflake's SQL.
+    for name in models:
+        for postgres_only in ("->>", "jsonb", "distinct on", "filter (where", "::timestamptz"):
+            assert postgres_only not in files[name].lower(), (name, postgres_only)
+    assert "RAW.OPENAI_COMPLIANCE.auth_log" in files["stg_auth_log"]
+    profile = yaml.safe_load((TRANSFORM / "profiles" / "snowflake" / "profiles.yml").read_text())
+    assert profile["openai_compliance"]["outputs"]["snowflake"]["type"] == "snowflake"
+
+
+def test_meltano_yml_wires_the_transformers_to_the_loaders_settings():
+    meltano_yml = yaml.safe_load((PROJECT_ROOT / "meltano.yml").read_text())
+    transformers = {plugin["name"]: plugin for plugin in meltano_yml["plugins"]["transformers"]}
+    for name in ("dbt-postgres", "dbt-snowflake"):
+        plugin = transformers[name]
+        assert plugin["executable"] == "dbt"
+        assert re.fullmatch(r"dbt-core==[\d.]+ dbt-(postgres|snowflake)==[\d.]+", plugin["pip_url"])
+        assert {"build", "run", "test", "compile", "docs-generate", "freshness"} <= set(
+            plugin["commands"]
+        )
+    settings = {s["name"]: s for s in transformers["dbt-postgres"]["settings"]}
+    assert settings["host"]["env_aliases"] == ["TARGET_POSTGRES_HOST"]
+    assert settings["source_schema"]["env_aliases"] == ["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"]
+    jobs = {job["name"]: job["tasks"] for job in meltano_yml["jobs"]}
+    assert jobs["sync-postgres-transform"] == [
+        "tap-openai-compliance target-postgres dbt-postgres:build dbt-postgres:freshness"
+    ]

@@ -31,17 +31,18 @@ class UnusableStateError(ComplianceTapError):
     """A state the tap cannot read its bookmarks from."""
 
 
-def given_state(state: t.Any) -> dict[str, t.Any]:
-    """The Singer state a run was given, checked; a whole STATE message is unwrapped.
+def given_state(state: t.Any) -> tuple[dict[str, t.Any], str | None]:
+    """The Singer state a run was given, checked, and what it was given as, if not as such.
 
     People save the last STATE line of a run, or what ``meltano state get`` prints, rather
     than the state itself: both are taken for what they hold, never as "no state" (which
     would start again from start_date without a word).
     """
+    wrapped = None
     if isinstance(state, dict) and state.get("type") == "STATE" and "value" in state:
-        state = state["value"]
+        state, wrapped = state["value"], "a whole STATE message"
     elif isinstance(state, dict) and "singer_state" in state:
-        state = state["singer_state"]
+        state, wrapped = state["singer_state"], "what meltano state get prints"
     bookmarks = state.get("bookmarks", {}) if isinstance(state, dict) else None
     if not isinstance(bookmarks, dict) or not all(
         isinstance(bookmark, dict) for bookmark in bookmarks.values()
@@ -52,7 +53,7 @@ def given_state(state: t.Any) -> dict[str, t.Any]:
             "none to start from start_date."
         )
         raise UnusableStateError(msg)
-    return t.cast("dict[str, t.Any]", state)
+    return t.cast("dict[str, t.Any]", state), wrapped
 
 
 @dataclasses.dataclass

@@ -269,22 +269,31 @@ class RetryPolicy:
         func: Callable[P, R],
         subject: Callable[..., str],
         before_try: Callable[[], None],
+        final: Callable[[BaseException], str | None] = lambda _exception: None,
     ) -> Callable[P, R]:
         """``func`` tried again after transient failures, ``before_try`` called before each try.
 
-        ``subject`` says, from the call's arguments, what the call is for.
+        ``subject`` says, from the call's arguments, what the call is for. ``final`` says why
+        a failure is one no retry can mend (a refused certificate always is), and the call
+        then fails at once saying so.
         """
+
+        def no_retry_helps(exception: BaseException) -> str | None:
+            if isinstance(exception, requests.exceptions.SSLError):
+                return cause_of(exception, self.timeouts)
+            return final(exception)
+
         retried = backoff.on_exception(
             self.waits,
             RETRIABLE_ERRORS,
             max_tries=self.max_tries,
             jitter=None,
             giveup=lambda exception: (
-                self._wait_too_long(exception) is not None or _no_retry_helps(exception)
+                self._wait_too_long(exception) is not None or no_retry_helps(exception) is not None
             ),
             on_try=lambda _details: before_try(),
             on_backoff=functools.partial(self._before_retry, subject),
-            on_giveup=functools.partial(self._give_up, subject),
+            on_giveup=functools.partial(self._give_up, subject, no_retry_helps),
             # The tap words its own lines: backoff's would quote the call's arguments.
             logger=None,
         )(func)
@@ -316,7 +325,12 @@ class RetryPolicy:
         asked = retry_after_seconds(exception)
         return asked if asked is not None and asked > self.max_retry_after else None
 
-    def _give_up(self, subject: Callable[..., str], details: Details) -> None:
+    def _give_up(
+        self,
+        subject: Callable[..., str],
+        no_retry_helps: Callable[[BaseException], str | None],
+        details: Details,
+    ) -> None:
         """End the call with one plain error once every try failed, or waiting is no use."""
         exception = details.get("exception")
         if (asked := self._wait_too_long(exception)) is not None:
@@ -324,15 +338,20 @@ class RetryPolicy:
                 _subject(subject, details), asked, self.max_retry_after
             )
             raise ComplianceAPIError(message)
+        if exception is not None and (why := no_retry_helps(exception)) is not None:
+            raise ComplianceAPIError(failed(_subject(subject, details), why))
         cause = cause_of(exception, self.timeouts) if exception else "unknown"
-        if exception is not None and _no_retry_helps(exception):
-            raise ComplianceAPIError(failed(_subject(subject, details), cause))
         raise ComplianceAPIError(gave_up(_subject(subject, details), details["tries"], cause))
 
 
-def _no_retry_helps(exception: BaseException) -> bool:
-    """Whether a failure is one that trying again cannot mend: a certificate refused."""
-    return isinstance(exception, requests.exceptions.SSLError)
+def nothing_answers(exception: BaseException) -> bool:
+    """Whether a call failed for want of anything answering: refused, unknown, unreachable."""
+    if isinstance(exception, requests.exceptions.ConnectTimeout):
+        return True
+    inner = exception.args[0] if exception.args else None
+    return isinstance(inner, urllib3.exceptions.NewConnectionError) or isinstance(
+        getattr(inner, "reason", None), urllib3.exceptions.NewConnectionError
+    )
 
 
 def _subject(subject: Callable[..., str], details: Details) -> str:

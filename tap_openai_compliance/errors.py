@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from singer_sdk.exceptions import AbortedSyncExceptionBase
 
 
@@ -13,7 +15,7 @@ class Interrupted(Exception):
     """SIGTERM or SIGINT asked the sync to stop."""
 
     def __init__(self, signum: int) -> None:
-        super().__init__(f"signal {signum}")
+        super().__init__(f"by {signal.Signals(signum).name}")
         self.signum = signum
 
 

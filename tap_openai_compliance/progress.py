@@ -33,6 +33,7 @@ class Progress:
         self.files_listed = 0
         self.files_done = 0
         self.records = 0
+        self.rejected = 0
         self.bytes = 0
         self.reached: str | None = None
 

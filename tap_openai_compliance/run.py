@@ -7,8 +7,11 @@ its time budget (``max_run_minutes``) ran out, or because it failed.
 
 from __future__ import annotations
 
+import logging
 import time
 import typing as t
+
+from tap_openai_compliance.errors import Interrupted
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,6 +32,9 @@ class Run:
         self.ran_out_of_time = False
         self.streams: dict[str, Progress] = {}
         self.skipped: dict[str, str] = {}
+        # Whether the API answered anything yet: before it has, a connection refused is more
+        # likely a wrong api_url than a passing fault.
+        self.api_answered = False
 
     def out_of_time(self) -> bool:
         """Whether the time budget has run out: then no new log file is taken."""
@@ -48,19 +54,56 @@ class Run:
         """Note that a stream was not synced, and why."""
         self.skipped[stream] = reason
 
-    def out_of_time_line(self, not_reached: list[str]) -> str:
-        """How far a run got whose budget ran out, and that the next one goes on."""
-        files = sum(progress.files_done for progress in self.streams.values())
-        records = sum(progress.records for progress in self.streams.values())
-        reached = ", ".join(
-            f"{stream} to {progress.reached}"
-            for stream, progress in self.streams.items()
-            if progress.reached
-        )
-        waiting = f"; not reached: {', '.join(not_reached)}" if not_reached else ""
-        return (
-            f"Stopped taking new log files after max_run_minutes ({self.max_run_minutes:g}): "
-            f"{files} files and {records} records synced in {self.seconds():.0f} s"
-            f"{f' ({reached})' if reached else ''}{waiting}. The last STATE covers them: the "
-            "next run goes on from there."
-        )
+    def summary(self, ending: str, bookmarks: dict[str, str | None], not_reached: list[str]) -> str:
+        """The line that ends a run: how it ended, its time, and what each stream did."""
+        parts = []
+        for stream, progress in self.streams.items():
+            rejected = f", {progress.rejected} rejected lines" if progress.rejected else ""
+            bookmark = bookmarks.get(stream) or "none"
+            parts.append(
+                f"{stream}: {progress.files_done} files, {progress.records} records{rejected}, "
+                f"bookmark {bookmark}"
+            )
+        parts += [f"{stream}: skipped, {reason}" for stream, reason in self.skipped.items()]
+        parts += [f"{stream}: not reached" for stream in not_reached]
+        return f"Run summary: {ending}, in {self.seconds():.1f} s. " + "; ".join(parts) + "."
+
+    def ending(self, failure: BaseException | None) -> str:
+        """Why the run ended, in words."""
+        if failure is not None:
+            return (
+                f"stopped: {failure}" if isinstance(failure, Interrupted) else "failed (see below)"
+            )
+        if self.ran_out_of_time:
+            return (
+                f"stopped taking new log files after max_run_minutes ({self.max_run_minutes:g}); "
+                "the next run goes on from the last STATE"
+            )
+        return "every log file listed was synced"
+
+
+class _WithoutNoise(logging.Filter):
+    """Drops, unless the log level is DEBUG, the SDK's lines that tell an operator nothing."""
+
+    NOISE = frozenset(
+        {
+            # Twice a Meltano run, and about a choice the operator did not make.
+            "Skipping parse of env var settings...",
+            # The value shown is start_date's, not where the stream's window starts.
+            "Starting incremental sync of '%s' with bookmark value: %s",
+            # The listing's last page is empty whenever nothing is new.
+            "Pagination stopped after %d pages because no records were found in the last response",
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record unless it is noise and DEBUG is off."""
+        return record.msg not in self.NOISE or logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+_WITHOUT_NOISE = _WithoutNoise()
+
+
+def quiet(logger: logging.Logger) -> None:
+    """Drop the SDK's noise from what ``logger`` logs, at levels above DEBUG."""
+    logger.addFilter(_WITHOUT_NOISE)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import difflib
 import ipaddress
 import os
 import re
 import typing as t
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -16,6 +18,7 @@ from singer_sdk import typing as th
 from tap_openai_compliance.feeds import (
     KNOWN_FEEDS,
     Feed,
+    Scope,
     UnknownFeedError,
     default_feeds,
     feed_named,
@@ -25,6 +28,7 @@ from tap_openai_compliance.timestamps import (
     OUT_OF_RANGE,
     OutOfRangeError,
     format_timestamp,
+    latest_trusted,
     parse_timestamp,
 )
 from tap_openai_compliance.wording import REDACTED
@@ -254,6 +258,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "log_metrics",
+        th.BooleanType,
+        default=False,
+        title="Log metrics",
+        description=(
+            "Log the SDK's METRIC lines (record counts and request timings, a line per stream "
+            "and per listing request); off, the run ends with one summary line instead."
+        ),
+    ),
+    th.Property(
         "batch_max_seconds",
         th.NumberType(exclusive_minimum=0, maximum=24 * 60 * 60),
         default=60,
@@ -292,7 +306,8 @@ def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
     if isinstance(config.get("api_key"), str):
         # Copy and paste can add spaces or a line break at the ends.
         config["api_key"] = config["api_key"].strip()
-    if not config.get("start_date"):
+    # Unset, not empty: an empty one (an unset variable in meltano.yml) is refused by problems().
+    if config.get("start_date") is None:
         now = datetime.datetime.now(datetime.UTC)
         config["start_date"] = format_timestamp(now - RETENTION)
 
@@ -326,19 +341,7 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
     if isinstance(api_url, str) and (problem := _api_url_problem(api_url)):
         found.append(problem)
     found.extend(_id_problems(config))
-    for name in ("start_date", "end_date"):
-        value = config.get(name)
-        if value is None:
-            continue
-        try:
-            parse_timestamp(str(value))
-        except OutOfRangeError:
-            found.append(f"Setting '{name}' is {value!r}, {OUT_OF_RANGE}.")
-        except ValueError:
-            found.append(
-                f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
-                "2026-01-31T00:00:00Z."
-            )
+    found.extend(_date_problems(config))
     if config.get("batch_config") and (
         config.get("stream_maps") or config.get("flattening_enabled")
     ):
@@ -348,6 +351,118 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
             "or flattened fields would land as they came. Use RECORD messages for these."
         )
     found.extend(_event_type_problems(config))
+    found.extend(_stream_map_config_problems(config))
+    return found
+
+
+_CONFIG_READ = re.compile(r"""config\[\s*['"]([^'"]+)['"]\s*\]""")
+
+
+def _stream_map_config_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Values the stream maps read from ``stream_map_config`` that are not set there.
+
+    A map would fail on the first record with a message about None (an unset EMAIL_HASH_SALT
+    under the masked extractor), deep in a stream.
+    """
+    maps = config.get("stream_maps")
+    if not isinstance(maps, dict):
+        return []
+    given = config.get("stream_map_config")
+    given = given if isinstance(given, dict) else {}
+    expressions = [
+        expression
+        for stream_map in maps.values()
+        if isinstance(stream_map, dict)
+        for expression in stream_map.values()
+        if isinstance(expression, str)
+    ]
+    read = sorted({name for text in expressions for name in _CONFIG_READ.findall(text)})
+    return [
+        f"Setting 'stream_map_config.{name}' is not set, but stream_maps read it "
+        f"(config['{name}']): set it (the masked extractor takes it from EMAIL_HASH_SALT, a long "
+        "random secret), or the maps fail on the first record."
+        for name in read
+        if given.get(name) in (None, "")
+    ]
+
+
+def warnings(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:
+    """What in the settings is allowed but likely not meant: one line each, never the key."""
+    found = []
+    unknown = [name for name in config if name not in schema["properties"]]
+    for name in sorted(unknown):
+        near = difflib.get_close_matches(name, schema["properties"], n=1)
+        guess = f" (did you mean '{near[0]}'?)" if near else ""
+        found.append(f"Setting '{name}' is not a setting of this tap{guess}: it is ignored.")
+    if not config.get("event_types"):
+        for scope in Scope:
+            if config.get(scope.id_setting):
+                continue
+            names = ", ".join(feed.name for feed in KNOWN_FEEDS if feed.scope is scope)
+            found.append(
+                f"'{scope.id_setting}' is not set, so the {scope.label}'s feeds ({names}) are "
+                f"not synced; set it to sync them, or name the feeds to sync in event_types."
+            )
+    if (where := _key_written_in_meltano_yml()) is not None:
+        found.append(
+            f"The API key is written in {where}, a file kept in version control: move it to "
+            ".env or the environment (TAP_OPENAI_COMPLIANCE_API_KEY), and replace the key."
+        )
+    return found
+
+
+# A key written out in meltano.yml (not a $VARIABLE), but for the sandbox's own.
+_KEY_IN_YAML = re.compile(r"^\s*api_key:\s*(?!\$|sandbox-key\s*$)['\"]?[^\s'\"#]", re.MULTILINE)
+
+
+def _key_written_in_meltano_yml() -> str | None:
+    """meltano.yml's path, when Meltano runs the tap and that file holds a key."""
+    root = os.environ.get("MELTANO_PROJECT_ROOT")
+    if not root:
+        return None
+    path = Path(root) / "meltano.yml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return str(path) if _KEY_IN_YAML.search(text) else None
+
+
+def _date_problems(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Dates that are no date-time, out of range, empty, or that would sync nothing."""
+    found = []
+    dates: dict[str, datetime.datetime] = {}
+    for name in ("start_date", "end_date"):
+        value = config.get(name)
+        if value is None:
+            continue
+        if isinstance(value, str) and not value.strip():
+            found.append(
+                f"Setting '{name}' is empty (in meltano.yml, a variable that is not set, such "
+                f"as $BACKFILL_START?): set it to a date-time such as 2026-01-31T00:00:00Z, or "
+                "remove it."
+            )
+            continue
+        try:
+            dates[name] = parse_timestamp(str(value))
+        except OutOfRangeError:
+            found.append(f"Setting '{name}' is {value!r}, {OUT_OF_RANGE}.")
+        except ValueError:
+            found.append(
+                f"Setting '{name}' is not a date-time: {value!r}. Use ISO 8601, e.g. "
+                "2026-01-31T00:00:00Z."
+            )
+    start, end = dates.get("start_date"), dates.get("end_date")
+    if start is not None and start > latest_trusted():
+        found.append(
+            f"Setting 'start_date' is {format_timestamp(start)}, in the future: no log file "
+            "ends after it yet. Set a date in the past (the API keeps 30 days), or remove it."
+        )
+    if start is not None and end is not None and end < start:
+        found.append(
+            f"Setting 'end_date' ({format_timestamp(end)}) is before 'start_date' "
+            f"({format_timestamp(start)}): no log file lies between them. Swap them."
+        )
     return found
 
 

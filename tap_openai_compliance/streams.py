@@ -35,6 +35,7 @@ from tap_openai_compliance.client import (
     RetryPolicy,
     check_api_response,
     new_session,
+    nothing_answers,
 )
 from tap_openai_compliance.download import Downloader
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
@@ -57,6 +58,7 @@ from tap_openai_compliance.records import (
     as_record,
     without_nul,
 )
+from tap_openai_compliance.run import quiet
 from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.scratch import run_directory
 from tap_openai_compliance.settings import RETENTION, key_problem
@@ -67,7 +69,7 @@ from tap_openai_compliance.timestamps import (
     latest_trusted,
     parse_timestamp,
 )
-from tap_openai_compliance.wording import Masker, feed_not_readable
+from tap_openai_compliance.wording import Masker, address_of, cause_of, feed_not_readable
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -154,6 +156,7 @@ class LogEventsStream(RESTStream[ListingPage]):
             path=f"/{self.scope.value}/{principal_id}/logs",
         )
         self.listing_subject = listing_subject(feed.name)
+        quiet(self.logger)
         self.masker = Masker(api_key=str(self.config.get("api_key") or ""))
         self._log_files = log_files
         self._rejected_lines = rejected_lines
@@ -254,6 +257,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         if self._run.out_of_time():
             return
         self._warn_if_past_retention(done)
+        self._warn_if_window_done(done)
         lookback = datetime.timedelta(minutes=int(self.config["lookback_minutes"]))
         progress = Progress(
             self.logger,
@@ -335,6 +339,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         for line in read_lines(path, self._max_line_bytes):
             if (problem := line.problem or _missing_key(line.events)) is not None:
                 self._set_aside(log_file, line, problem)
+                progress.rejected += 1
                 continue
             # JSON can only hold NUL escaped: lines without the escape skip the walk.
             nul = replace_nul and b"\\u0000" in line.raw
@@ -440,7 +445,10 @@ class LogEventsStream(RESTStream[ListingPage]):
 
         try:
             response = self._retry.wrap(
-                list_one, lambda: self.listing_subject, self._pacers.listing.wait_turn
+                list_one,
+                lambda: self.listing_subject,
+                self._pacers.listing.wait_turn,
+                self._unreached,
             )()
             entries = listing_page(response, self.masker)["data"]
             if not entries:
@@ -461,6 +469,19 @@ class LogEventsStream(RESTStream[ListingPage]):
         # file with no events. (Not through the SDK's StateWriter: it deep-copies the whole
         # state at every STATE to skip repeats, and these never repeat.)
         self._message_writer.write_message(StateMessage(value=self.tap_state))
+
+    def _warn_if_window_done(self, done: Bookmark) -> None:
+        """Say so when the state says the window up to end_date is synced already."""
+        if self._last_end_time is None or done.done_since <= self._last_end_time:
+            return
+        self.logger.warning(
+            "%s: the state's bookmark (%s) is past end_date (%s): this window has nothing left "
+            "to sync. A backfill window needs a state of its own: meltano run "
+            "--state-id-suffix=<window> ..., or a state file of its own without Meltano.",
+            self.name,
+            format_timestamp(done.done_since),
+            format_timestamp(self._last_end_time),
+        )
 
     def _warn_if_past_retention(self, start: Bookmark) -> None:
         """Say so when a sync starts further back than the API keeps log files."""
@@ -529,11 +550,22 @@ class LogEventsStream(RESTStream[ListingPage]):
     @override
     def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:
         return self._retry.wrap(
-            func, lambda *_: self.listing_subject, self._pacers.listing.wait_turn
+            func, lambda *_: self.listing_subject, self._pacers.listing.wait_turn, self._unreached
+        )
+
+    def _unreached(self, exception: BaseException) -> str | None:
+        """Why retrying is no use: nothing has answered at api_url this run, and nothing does."""
+        if self._run.api_answered or not nothing_answers(exception):
+            return None
+        return (
+            f"{cause_of(exception, self.timeout)}: nothing answers at "
+            f"{address_of(self.url_base, self.masker)}. Check api_url, and that this machine "
+            "can reach it (a proxy, a firewall)"
         )
 
     @override
     def validate_response(self, response: requests.Response) -> None:
+        self._run.api_answered = True
         self._pacers.listing.observe(response)
         check_api_response(response, self.listing_subject, self.masker)
         listing_page(response, self.masker)
@@ -580,6 +612,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         # one-line message (tap.py) says it all, so the announcement drops to DEBUG.
         if level >= logging.ERROR and isinstance(sys.exc_info()[1], EXPECTED_STOPS):
             level = logging.DEBUG
+
         super().log(message, *args, level=level, **kwargs)
 
     @override

@@ -25,7 +25,7 @@ from tap_openai_compliance.bookmark import UnusableStateError, given_state
 from tap_openai_compliance.errors import ComplianceTapError, Interrupted
 from tap_openai_compliance.output import MessageWriter, OutputError
 from tap_openai_compliance.pacing import Pacer
-from tap_openai_compliance.run import Run
+from tap_openai_compliance.run import Run, quiet
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
 from tap_openai_compliance.streams import REJECT, LogEventsStream, Pacers
 
@@ -55,7 +55,11 @@ class TapOpenAICompliance(Tap):
     ]
 
     def __init__(self, **kwargs: t.Any) -> None:
+        quiet(type(self).logger)
         super().__init__(**kwargs)
+        # METRIC lines (a line per stream and per request) only when asked for.
+        if not self.config.get("log_metrics"):
+            self.metrics_logger.setLevel(logging.WARNING)
         # urllib3 logs every request line at DEBUG, and a download's request line is a
         # signed URL whose query string is a credential.
         logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLogger().level))
@@ -104,7 +108,9 @@ class TapOpenAICompliance(Tap):
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
-        state = given_state(state)
+        state, wrapped = given_state(state)
+        if wrapped is not None:
+            self.logger.info("The state given is %s: the state it holds is used.", wrapped)
         for stream in self.streams.values():
             if isinstance(stream, LogEventsStream) and stream.name in state.get("bookmarks", {}):
                 stream.check_bookmark(state["bookmarks"][stream.name])
@@ -152,30 +158,45 @@ class TapOpenAICompliance(Tap):
 
     @override  # type: ignore[misc]
     def sync_all(self) -> None:
-        """Sync every stream, then say how the run ended when that is news.
+        """Sync every stream, then end with one line saying what the run did and why it ended.
 
         ``sync_all`` is marked final in the SDK, but it is the one place where the whole run
-        is over and this tap's shared run state can be read.
+        is over (or has failed) and this tap's shared run state can be read.
         """
-        super().sync_all()
-        log_streams = [
-            stream for stream in self.streams.values() if isinstance(stream, LogEventsStream)
-        ]
-        if log_streams and all(stream.name in self.run.skipped for stream in log_streams):
-            msg = (
-                "The API key may read none of the feeds synced by default (each was refused "
-                "with HTTP 403; see the warnings above): grant it the Compliance Logs Platform "
-                "read permission or the feeds' own scopes, or check that it belongs to this "
-                "workspace or organization."
-            )
-            raise ComplianceTapError(msg)
-        if self.run.ran_out_of_time:
+        schema = copy.deepcopy(self.config_jsonschema)
+        self.append_builtin_config(schema)
+        for warning in settings.warnings(self.config, schema):
+            self.logger.warning("%s", warning)
+        log_streams = [s for s in self.streams.values() if isinstance(s, LogEventsStream)]
+        failure: BaseException | None = None
+        try:
+            super().sync_all()
+            if log_streams and all(stream.name in self.run.skipped for stream in log_streams):
+                msg = (
+                    "The API key may read none of the feeds synced by default (each was "
+                    "refused with HTTP 403; see the warnings above): grant it the Compliance "
+                    "Logs Platform read permission or the feeds' own scopes, or check that it "
+                    "belongs to this workspace or organization."
+                )
+                raise ComplianceTapError(msg)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            bookmarks = {
+                name: bookmark.get("replication_key_value")
+                for name, bookmark in self.state.get("bookmarks", {}).items()
+            }
             not_reached = [
                 stream.name
                 for stream in log_streams
-                if stream.selected and stream.name not in self.run.streams
+                if stream.selected
+                and stream.name not in self.run.streams
+                and stream.name not in self.run.skipped
             ]
-            self.logger.warning("%s", self.run.out_of_time_line(not_reached))
+            self.logger.info(
+                "%s", self.run.summary(self.run.ending(failure), bookmarks, not_reached)
+            )
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -299,6 +320,11 @@ def _json_file(file: t.IO[str] | None) -> t.IO[str] | None:
         return None
     text = file.read()
     if not text.strip():
+        TapOpenAICompliance.logger.warning(
+            "The state file %s is empty: the sync starts from start_date. (A run that printed "
+            "no STATE leaves nothing to save: keep the state of the run before it.)",
+            getattr(file, "name", ""),
+        )
         return None
     try:
         value = json.loads(text)

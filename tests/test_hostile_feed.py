@@ -623,7 +623,8 @@ def test_downloads_are_private_and_a_dead_runs_leftovers_go_at_the_next_run_only
 
         finished = run_tap(
             tmp_path,
-            tap_config(api, start_date="2030-01-01T00:00:00Z"),
+            # A window with no file in it: the run lists, downloads nothing, and ends.
+            tap_config(api, start_date="2026-11-01T00:00:00Z", end_date="2026-11-02T00:00:00Z"),
             env={"TMPDIR": str(tmpdir)},
         )
 

@@ -312,6 +312,25 @@ def test_meltano_yml_declares_what_the_tap_advertises():
         assert {"kind", "label", "description"} <= setting.keys(), name
     assert declared["api_key"]["kind"] == "string"
     assert declared["api_key"]["sensitive"] is True
+    # `meltano config list` shows each default as the tap applies it.
+    for name, setting in advertised["settings"]["properties"].items():
+        if "default" in setting and name in declared:
+            assert declared[name].get("value") == setting["default"], name
+    # Dates reach the tap as written, for the tap to check: Meltano's date kinds rewrite them.
+    assert declared["start_date"]["kind"] == declared["end_date"]["kind"] == "string"
+
+
+@pytest.mark.parametrize("start_date", ["2026-13-01", "yesterday"])
+def test_a_date_set_through_meltano_reaches_the_tap_as_written(project, start_date):
+    result = project.meltano(
+        "invoke",
+        "tap-openai-compliance",
+        env={"TAP_OPENAI_COMPLIANCE_START_DATE": start_date},
+    )
+
+    assert result.returncode != 0
+    output = result.stderr + result.stdout
+    assert f"Setting 'start_date' is not a date-time: '{start_date}'" in output
 
 
 def test_first_sync_loads_one_row_per_event_with_json_objects_and_timestamps(project, sandbox):

@@ -17,7 +17,7 @@ from tests.conftest import (
 )
 from tests.tap_runner import run_tap
 
-STOPPED = "Stopped taking new log files after max_run_minutes"
+STOPPED = "stopped taking new log files after max_run_minutes"
 
 
 def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
@@ -38,8 +38,9 @@ def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
     bookmark = run.last_state["bookmarks"]["auth_log"]
     assert files_covered_by(bookmark, api, file_ids) == set(file_ids[:5])
     (line,) = [line for line in run.stderr.splitlines() if STOPPED in line]
-    assert "(0.05): 5 files and 15 records synced" in line
-    assert "the next run goes on from there" in line
+    assert "Run summary: stopped taking new log files after max_run_minutes (0.05)" in line
+    assert "auth_log: 5 files, 15 records" in line
+    assert "the next run goes on from the last STATE" in line
     assert run.errors() == []
 
 

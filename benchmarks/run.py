@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import random
@@ -77,11 +78,18 @@ API_LATENCY = 0.04
 RATE_LIMIT = 20.0
 # The fake's token bucket starts full and holds `rate` tokens.
 RATE_LIMIT_BURST = RATE_LIMIT
+# The download endpoint's documented limit, as a fixed window: 50 calls a minute per key.
+DOWNLOAD_WINDOW_CALLS = 50
+DOWNLOAD_WINDOW_SECONDS = 60.0
+# The other cases measure the tap's speed, not the download limit's.
+UNLIMITED_DOWNLOADS = 1_000_000
 
 # Targets of the issue "Fast end to end".
 MAX_TAP_OVER_CLIENT_LATENCY = 1.25
 MAX_TAP_OVER_RATE_FLOOR = 1.3
 MAX_REFUSED_SHARE = 0.10
+# Targets of the issue "Every log the published API serves".
+MAX_TAP_OVER_WINDOW_FLOOR = 1.1
 MIN_TAP_OVER_ORJSON = 0.35
 MAX_TAP_OVER_CLIENT_SMALL_FILES = 1.2
 # Figures measured before the issue, on this kind of machine: what the goals multiply.
@@ -119,6 +127,7 @@ class Sizes:
     latency_files: int
     events_per_latency_file: int
     rate_limited_files: int
+    download_limited_files: int
     cpu_events: int
     cpu_files: int
     small_files: int
@@ -134,6 +143,7 @@ FULL = Sizes(
     latency_files=480,
     events_per_latency_file=3,
     rate_limited_files=300,
+    download_limited_files=110,
     cpu_events=96_000,
     cpu_files=8,
     small_files=2_000,
@@ -149,6 +159,7 @@ QUICK = Sizes(
     latency_files=60,
     events_per_latency_file=3,
     rate_limited_files=60,
+    download_limited_files=60,
     cpu_events=8_000,
     cpu_files=2,
     small_files=200,
@@ -306,13 +317,15 @@ def run_process(
 
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
-    """Settings for one event type against the fake; everything else at the tap's defaults."""
+    """Settings for one event type against the fake; everything else at the tap's defaults,
+    but for downloads not held to the documented limit (the download_limit case's subject)."""
     return {
         "api_key": API_KEY,
         "workspace_id": WORKSPACE_ID,
         "api_url": api.api_url,
         "event_types": [EVENT_TYPE],
         "start_date": START_DATE,
+        "downloads_per_minute": UNLIMITED_DOWNLOADS,
         **overrides,
     }
 
@@ -509,7 +522,8 @@ def latency_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str
     try:
         add_files(api, sizes.latency_files, sizes.events_per_latency_file)
         # A sync that finds nothing to do: start-up, one listing call, shutdown.
-        idle = run_tap(tap_config(api, start_date="2030-01-01T00:00:00Z"), workdir)
+        nothing = {"start_date": "2026-10-01T00:00:00Z", "end_date": "2026-10-02T00:00:00Z"}
+        idle = run_tap(tap_config(api, **nothing), workdir)
         api.clear_requests()
         tap = run_tap(tap_config(api), workdir)
         tap_calls = len(api_statuses(api))
@@ -563,6 +577,37 @@ def rate_limit_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[
         "granted": len(statuses) - refused,
         "refused": refused,
         "refused_share": refused / len(statuses) if statuses else 0.0,
+        "tap_over_floor": ratio(tap.wall_seconds, floor),
+    }
+
+
+def download_limit_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str, t.Any]:
+    """Files behind the documented download limit, a fixed window of 50 calls a minute, with
+    the tap's default pace: as fast as the window allows, few calls refused, every event."""
+    api = new_api(downloads_per_window=(DOWNLOAD_WINDOW_CALLS, DOWNLOAD_WINDOW_SECONDS))
+    try:
+        add_files(api, sizes.download_limited_files, sizes.events_per_latency_file)
+        config = tap_config(api)
+        del config["downloads_per_minute"]  # the default: the documented 50
+        tap = run_tap(config, workdir)
+        downloads = [request.status for request in api.download_calls()]
+    finally:
+        api.stop()
+    refused = downloads.count(429)
+    # The window opens at the first download call: the last file's call can come no sooner
+    # than the start of the window it fits in.
+    windows = math.ceil(sizes.download_limited_files / DOWNLOAD_WINDOW_CALLS)
+    floor = (windows - 1) * DOWNLOAD_WINDOW_SECONDS
+    return {
+        "files": sizes.download_limited_files,
+        "events": sizes.download_limited_files * sizes.events_per_latency_file,
+        "window_calls": DOWNLOAD_WINDOW_CALLS,
+        "window_seconds": DOWNLOAD_WINDOW_SECONDS,
+        "floor_seconds": floor,
+        "tap": dataclasses.asdict(tap),
+        "download_calls": len(downloads),
+        "refused": refused,
+        "refused_share": refused / len(downloads) if downloads else 0.0,
         "tap_over_floor": ratio(tap.wall_seconds, floor),
     }
 
@@ -1026,6 +1071,31 @@ def rate_limit_rows(result: dict[str, t.Any]) -> list[Row]:
     ]
 
 
+def download_limit_rows(result: dict[str, t.Any]) -> list[Row]:
+    """The download-limit case's rows."""
+    tap = result["tap"]
+    window = f"{result['window_calls']} per {result['window_seconds']:g} s"
+    return [
+        Row(
+            "download_limit: wall vs the window's floor",
+            seconds(tap["wall_seconds"]),
+            f"{seconds(result['floor_seconds'])} ({result['files']} files, {window})",
+            times(result["tap_over_floor"]),
+            f"<= {MAX_TAP_OVER_WINDOW_FLOOR}x",
+            result["tap_over_floor"] <= MAX_TAP_OVER_WINDOW_FLOOR,
+        ),
+        Row(
+            "download_limit: calls refused (429)",
+            f"{result['refused']} of {result['download_calls']}",
+            "",
+            f"{100 * result['refused_share']:.1f} %",
+            f"<= {100 * MAX_REFUSED_SHARE:.0f} %",
+            result["refused_share"] <= MAX_REFUSED_SHARE,
+        ),
+        record_rows("download_limit", result["events"], {"tap": tap}),
+    ]
+
+
 def cpu_rows(result: dict[str, t.Any]) -> list[Row]:
     """The CPU case's rows."""
     tap, reference = result["tap"], result["orjson"]
@@ -1200,6 +1270,7 @@ def postgres_rows(result: dict[str, t.Any]) -> list[Row]:
 ROWS: dict[str, t.Callable[[dict[str, t.Any]], list[Row]]] = {
     "latency": latency_rows,
     "rate_limit": rate_limit_rows,
+    "download_limit": download_limit_rows,
     "cpu": cpu_rows,
     "small_files": small_files_rows,
     "sandbox": sandbox_rows,
@@ -1265,6 +1336,7 @@ def processes(results: dict[str, t.Any]) -> Iterator[tuple[str, str, dict[str, t
 CASES: dict[str, t.Callable[[Sizes, Path, argparse.Namespace], dict[str, t.Any]]] = {
     "latency": latency_case,
     "rate_limit": rate_limit_case,
+    "download_limit": download_limit_case,
     "cpu": cpu_case,
     "small_files": small_files_case,
     "sandbox": sandbox_case,

@@ -1046,54 +1046,53 @@ def latency_rows(result: dict[str, t.Any]) -> list[Row]:
     ]
 
 
-def rate_limit_rows(result: dict[str, t.Any]) -> list[Row]:
-    """The rate-limit case's rows."""
+def limit_rows(
+    case: str, result: dict[str, t.Any], limit: str, floor: str, calls: int, max_ratio: float
+) -> list[Row]:
+    """A rate-limited case's rows: the time against the ``limit``'s floor (``floor`` says what
+    it holds), the calls refused, the records."""
     tap = result["tap"]
     return [
         Row(
-            "rate_limit: wall vs the rate's floor",
+            f"{case}: wall vs the {limit}'s floor",
             seconds(tap["wall_seconds"]),
-            f"{seconds(result['floor_seconds'])} ({result['api_calls_needed']} calls)",
+            f"{seconds(result['floor_seconds'])} ({floor})",
             times(result["tap_over_floor"]),
-            f"<= {MAX_TAP_OVER_RATE_FLOOR}x",
-            result["tap_over_floor"] <= MAX_TAP_OVER_RATE_FLOOR,
+            f"<= {max_ratio}x",
+            result["tap_over_floor"] <= max_ratio,
         ),
         Row(
-            "rate_limit: calls refused (429)",
-            f"{result['refused']} of {result['api_calls']}",
+            f"{case}: calls refused (429)",
+            f"{result['refused']} of {calls}",
             "",
             f"{100 * result['refused_share']:.1f} %",
             f"<= {100 * MAX_REFUSED_SHARE:.0f} %",
             result["refused_share"] <= MAX_REFUSED_SHARE,
         ),
-        Row("rate_limit: CPU", seconds(tap["cpu_seconds"])),
-        record_rows("rate_limit", result["events"], {"tap": tap}),
+        Row(f"{case}: CPU", seconds(tap["cpu_seconds"])),
+        record_rows(case, result["events"], {"tap": tap}),
     ]
+
+
+def rate_limit_rows(result: dict[str, t.Any]) -> list[Row]:
+    """The rate-limit case's rows."""
+    floor = f"{result['api_calls_needed']} calls"
+    return limit_rows(
+        "rate_limit", result, "rate", floor, result["api_calls"], MAX_TAP_OVER_RATE_FLOOR
+    )
 
 
 def download_limit_rows(result: dict[str, t.Any]) -> list[Row]:
     """The download-limit case's rows."""
-    tap = result["tap"]
-    window = f"{result['window_calls']} per {result['window_seconds']:g} s"
-    return [
-        Row(
-            "download_limit: wall vs the window's floor",
-            seconds(tap["wall_seconds"]),
-            f"{seconds(result['floor_seconds'])} ({result['files']} files, {window})",
-            times(result["tap_over_floor"]),
-            f"<= {MAX_TAP_OVER_WINDOW_FLOOR}x",
-            result["tap_over_floor"] <= MAX_TAP_OVER_WINDOW_FLOOR,
-        ),
-        Row(
-            "download_limit: calls refused (429)",
-            f"{result['refused']} of {result['download_calls']}",
-            "",
-            f"{100 * result['refused_share']:.1f} %",
-            f"<= {100 * MAX_REFUSED_SHARE:.0f} %",
-            result["refused_share"] <= MAX_REFUSED_SHARE,
-        ),
-        record_rows("download_limit", result["events"], {"tap": tap}),
-    ]
+    floor = f"{result['files']} files, {result['window_calls']} per {result['window_seconds']:g} s"
+    return limit_rows(
+        "download_limit",
+        result,
+        "window",
+        floor,
+        result["download_calls"],
+        MAX_TAP_OVER_WINDOW_FLOOR,
+    )
 
 
 def cpu_rows(result: dict[str, t.Any]) -> list[Row]:

@@ -508,33 +508,27 @@ def _is_local(host: str) -> bool:
     return address.is_loopback or address.is_private
 
 
-WORKSPACE_ID = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-ORGANIZATION_ID = re.compile(r"org-[A-Za-z0-9]+")
+# The shape of each route's id, and what it is, as the API gives them.
+ID_SHAPES = {
+    "workspace_id": (
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+        "a workspace UUID (8-4-4-4-12 hexadecimal digits, as the Admin Console shows it)",
+    ),
+    "organization_id": (
+        re.compile(r"org-[A-Za-z0-9]+"),
+        "an API Platform organization id (org- followed by letters and digits)",
+    ),
+}
 
 
 def _id_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Ids not of the shape the API gives them: they would address another path, or none."""
-    found = []
-    workspace_id, organization_id = config.get("workspace_id"), config.get("organization_id")
-    if workspace_id and not (
-        isinstance(workspace_id, str) and WORKSPACE_ID.fullmatch(workspace_id)
-    ):
-        found.append(
-            f"Setting 'workspace_id' is {_shown(workspace_id)}, not a workspace UUID "
-            "(8-4-4-4-12 hexadecimal digits, as the Admin Console shows it): copy it again, "
-            "without spaces, quotes or a path."
-        )
-    if organization_id and not (
-        isinstance(organization_id, str) and ORGANIZATION_ID.fullmatch(organization_id)
-    ):
-        found.append(
-            f"Setting 'organization_id' is {_shown(organization_id)}, not an API Platform "
-            "organization id (org- followed by letters and digits): copy it again, without "
-            "spaces, quotes or a path."
-        )
-    return found
+    return [
+        f"Setting '{name}' is {_shown(value)}, not {what}: copy it again, without spaces, "
+        "quotes or a path."
+        for name, (shape, what) in ID_SHAPES.items()
+        if (value := config.get(name)) and not (isinstance(value, str) and shape.fullmatch(value))
+    ]
 
 
 def _shown(value: t.Any) -> str:

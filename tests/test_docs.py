@@ -748,7 +748,20 @@ def masked_models_built(page: Page, ran: Ran) -> None:
 
 
 def docs_generated(page: Page, ran: Ran) -> None:
-    assert (page.root / "transform" / "target" / "catalog.json").exists()
+    target = page.root / "transform" / "target"
+    assert (target / "index.html").exists()
+    catalog = json.loads((target / "catalog.json").read_text())
+    manifest = json.loads((target / "manifest.json").read_text())
+    models = [node for node in manifest["nodes"].values() if node["resource_type"] == "model"]
+    assert len(models) > 20
+    # The catalog describes every model's columns; every model says what it is, and each
+    # question model asks its question.
+    assert {node["name"] for node in models} <= {
+        node["metadata"]["name"] for node in catalog["nodes"].values()
+    }
+    assert all(node["description"] for node in models)
+    marts = [node for node in models if "/marts/" in node["original_file_path"]]
+    assert all("?" in node["description"] for node in marts if node["name"] != "compliance_events")
 
 
 def rebuilt(page: Page, ran: Ran) -> None:

@@ -88,6 +88,9 @@ SUBSTITUTIONS: list[tuple[str, str]] = [
     ("TARGET_POSTGRES_PASSWORD=...", "TARGET_POSTGRES_PASSWORD={password}"),
     # "A PostgreSQL you can write to": the login the other pages use.
     ("TARGET_POSTGRES_USER=me", f"TARGET_POSTGRES_USER={LOGIN}"),
+    # An example backfill window: one where the sandbox's log files are (its last 3 days).
+    ("BACKFILL_START=2026-11-16T00:00:00Z", "BACKFILL_START={backfill_start}"),
+    ("BACKFILL_END=2026-11-23T00:00:00Z", "BACKFILL_END={backfill_end}"),
     # The sandbox a block starts listens on ports free now rather than on 8788 and 8789, and
     # the sandbox environment follows it (as scripts/quickstart.sh does); the next command
     # waits for it to listen, as a user typing it would. See PRELUDE.
@@ -214,11 +217,17 @@ class World:
     password: str
     meltano_dir: Path
     no_actor_event_id: str
+    # A day of the sandbox's log files: the backfill example's window.
+    backfill_window: tuple[datetime, datetime]
 
     def values(self) -> dict[str, str]:
         """What the substitutions write."""
         host, port = self.postgres.host, str(self.postgres.port)
-        return {"host": host, "port": port, "password": self.password}
+        start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in self.backfill_window)
+        return {"host": host, "port": port, "password": self.password} | {
+            "backfill_start": start,
+            "backfill_end": end,
+        }
 
     def substitute(self, text: str) -> str:
         """``text`` with the docs' placeholders replaced."""
@@ -315,7 +324,9 @@ def world(
         audit = next(iter(distinct_events(api, feed_named("AUDIT_LOG")).values()))
         no_actor = {**audit, "event_id": "docs-no-actor", "actor": None}
         api.add_log_file("workspaces", WORKSPACE_ID, "AUDIT_LOG", [no_actor], now)
-        yield World(api, postgres, password, meltano_dir, no_actor["event_id"])
+        hour = now.replace(minute=30, second=0, microsecond=0)
+        window = (hour - timedelta(days=2), hour - timedelta(days=1))
+        yield World(api, postgres, password, meltano_dir, no_actor["event_id"], window)
 
 
 def scratch_copy(destination: Path) -> Path:
@@ -622,6 +633,14 @@ def both_pipelines_loaded(page: Page, ran: Ran) -> None:
 
 def backfill_window_synced(page: Page, ran: Ran) -> None:
     assert "Run summary: every log file listed was synced" in ran.output
+    start, end = page.world.backfill_window
+    in_window = {
+        log_file.id
+        for log_file in page.world.sandbox.log_files()
+        if start <= log_file.end_time <= end
+    }
+    assert in_window
+    assert page.world.downloaded() == in_window
 
 
 # docs/scheduling.md
@@ -794,7 +813,11 @@ EXPECTED: dict[str, list[Expect]] = {
             schema_and_system_database_made,
             both_pipelines_loaded,
         ),
-        Expect("tap-openai-compliance--backfill target-postgres", after=backfill_window_synced),
+        Expect(
+            "tap-openai-compliance--backfill target-postgres",
+            clear_requests,
+            backfill_window_synced,
+        ),
     ],
     "docs/scheduling.md": [
         Expect("config set tap-openai-compliance max_run_minutes 50", after=run_budget_set),

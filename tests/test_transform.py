@@ -220,38 +220,6 @@ def test_the_job_builds_every_model_and_runs_their_tests_and_freshness(built):
     assert len({tuple(row["columns"]) for row in app_log_columns}) == 1
 
 
-def test_docs_generate_through_meltano_writes_the_catalog_of_every_model(built):
-    warehouse, _ = built
-
-    generated = warehouse.project.meltano("invoke", "dbt-postgres:docs-generate")
-
-    assert generated.returncode == 0, last_lines(generated.stderr + generated.stdout)
-    catalog = json.loads((warehouse.target / "catalog.json").read_text())
-    documented = {node["metadata"]["name"] for node in catalog["nodes"].values()}
-    assert warehouse.manifest_models() <= documented
-    assert (warehouse.target / "index.html").exists()
-    manifest = json.loads((warehouse.target / "manifest.json").read_text())
-    # Every model says what it is, and each question model asks its question.
-    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
-    assert all(node["description"] for node in models)
-    marts = [node for node in models if "/marts/" in node["original_file_path"]]
-    assert all("?" in node["description"] for node in marts if node["name"] != "compliance_events")
-
-
-def test_the_docs_queries_answer_on_the_sandbox_s_models(built):
-    warehouse, _ = built
-    text = (PROJECT_ROOT / "docs" / "transform.md").read_text()
-    examples = re.findall(r"```sql\n(.*?)```", text, flags=re.DOTALL)
-    assert len(examples) >= 4
-    with warehouse.project.connect() as conn:
-        for example in examples:
-            query = example.replace("openai_compliance_analytics.", f"{warehouse.models}.")
-            if "usage_date > current_date" in query:
-                # The sandbox's cost rows are all dated 2030-01-01.
-                query = query.replace("usage_date > current_date - 30", "true")
-            assert conn.execute(query).fetchall(), example
-
-
 def test_each_staging_model_holds_one_row_per_distinct_event_with_typed_columns(
     built, module_sandbox
 ):

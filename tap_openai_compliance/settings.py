@@ -19,6 +19,7 @@ from tap_openai_compliance.feeds import (
     feed_named,
 )
 from tap_openai_compliance.listing import MAX_PAGE_SIZE
+from tap_openai_compliance.tables import STATEFUL_SETTINGS, stateful_table_problems
 from tap_openai_compliance.timestamps import format_timestamp, parse_timestamp
 from tap_openai_compliance.wording import REDACTED
 
@@ -258,6 +259,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
 ).to_dict()
+# The stateful tables' settings (tables.py).
+CONFIG_SCHEMA["properties"].update(STATEFUL_SETTINGS)
 
 
 def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
@@ -330,6 +333,7 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
             "or flattened fields would land as they came. Use RECORD messages for these."
         )
     found.extend(_event_type_problems(config))
+    found.extend(stateful_table_problems(config))
     return found
 
 

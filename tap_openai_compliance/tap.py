@@ -26,6 +26,7 @@ from tap_openai_compliance.output import MessageWriter
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.run import Run
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
+from tap_openai_compliance.stateful import stateful_streams
 from tap_openai_compliance.streams import REJECT, LogEventsStream, Pacers
 
 if t.TYPE_CHECKING:
@@ -50,6 +51,8 @@ class TapOpenAICompliance(Tap):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        # The stateful tables (stateful.py).
+        TapCapabilities.ACTIVATE_VERSION,
     ]
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -131,6 +134,7 @@ class TapOpenAICompliance(Tap):
         streams.append(log_files)
         if rejected_lines is not None:
             streams.append(rejected_lines)
+        streams.extend(stateful_streams(self, pacers.listing.shared_cap, self.run))
         return streams
 
     def _pacers(self) -> Pacers:

@@ -32,7 +32,8 @@ def api() -> t.Iterator[FakeComplianceAPI]:
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
     """Settings for a sync against the fake, with retries fast enough for tests, and downloads
-    not held to the API's documented limit (the tests of that limit set their own)."""
+    not held to the API's documented limit (the tests of that limit set their own); the
+    stateful tables only where a test asks for them (tests/test_stateful*.py)."""
     return {
         "api_key": API_KEY,
         "workspace_id": WORKSPACE_ID,
@@ -42,6 +43,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
         "retry_initial_wait": 0.01,
         "request_timeout": 10,
         "downloads_per_minute": UNLIMITED_DOWNLOADS,
+        "stateful_tables": [],
         **overrides,
     }
 

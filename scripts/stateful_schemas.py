@@ -8,8 +8,10 @@ For each table of ``tap_openai_compliance/tables.py``, the item schema of its li
 property nullable, documented values listed in the description (an ``enum`` would make a
 validating target refuse a value OpenAI adds), nested objects open
 (``additionalProperties: true``), date-time strings kept as such, other formats left out. The
-resolved item schemas also go to ``tests/fixtures/reference_stateful_items.json``, so that the
-tests hold the shipped schemas to the reference without it.
+resolved item schemas also go to ``tests/fixtures/reference_stateful_items.json``, and each
+endpoint's query parameters, answer fields and documented rate limit to
+``tests/fixtures/reference_stateful_endpoints.json``, so that the tests hold the schemas and
+``tables.py`` to the reference without it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tap_openai_compliance.tables import TABLES  # noqa: E402
 
 SCHEMA_DIRECTORY = REPO / "tap_openai_compliance" / "schemas" / "stateful"
 FIXTURE = REPO / "tests" / "fixtures" / "reference_stateful_items.json"
+ENDPOINTS_FIXTURE = REPO / "tests" / "fixtures" / "reference_stateful_endpoints.json"
 WORKSPACE_PATH = "/compliance/workspaces/{workspace_id}/"
 # Keys of an OpenAPI schema that say nothing a Singer schema keeps.
 DROPPED = {"example", "examples", "required", "nullable", "default", "minimum", "maximum"}
@@ -149,6 +152,29 @@ def item_schema(resolver: Resolver, path: str) -> dict[str, t.Any]:
     return resolver.flatten(body["properties"]["data"]["items"])
 
 
+def endpoint(resolver: Resolver, path: str) -> dict[str, t.Any]:
+    """What the tests check ``tables.py`` against: a list endpoint's query parameters, the
+    fields of its answer, its 429 description and security."""
+    operation = resolver.document["paths"][WORKSPACE_PATH + path]["get"]
+    answer = resolver.flatten(operation["responses"]["200"])
+    body = resolver.flatten(answer["content"]["application/json"]["schema"])
+    return {
+        "query": {
+            parameter["name"]: {
+                **resolver.flatten(parameter.get("schema", {})),
+                "description": " ".join(str(parameter.get("description", "")).split()),
+            }
+            for parameter in operation.get("parameters", [])
+            if parameter.get("in") == "query"
+        },
+        "answer_fields": sorted(body["properties"]),
+        "too_many_requests": " ".join(
+            str(operation["responses"].get("429", {}).get("description", "")).split()
+        ),
+        "security": operation.get("security"),
+    }
+
+
 def table_schema(item: dict[str, t.Any]) -> dict[str, t.Any]:
     """A table's schema: the item's properties, nothing undeclared at the top level."""
     return {
@@ -187,12 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     resolver = Resolver(json.loads(args.reference.read_text()))
     SCHEMA_DIRECTORY.mkdir(parents=True, exist_ok=True)
     items = {}
+    endpoints = {}
     for table in TABLES.values():
+        endpoints[table.name] = endpoint(resolver, table.path)
         item = item_schema(resolver, table.path)
         items[table.name] = without_noise(item)
         text = compact_lists(json.dumps(table_schema(item), indent=2, ensure_ascii=False))
         (SCHEMA_DIRECTORY / f"{table.name}.json").write_text(text)
     FIXTURE.write_text(json.dumps(items, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    ENDPOINTS_FIXTURE.write_text(
+        json.dumps(endpoints, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+    )
     print(f"wrote {len(items)} schemas to {SCHEMA_DIRECTORY.relative_to(REPO)}")
     return 0
 

@@ -20,6 +20,7 @@ import logging
 import sys
 import typing as t
 import weakref
+from http import HTTPStatus
 from importlib import resources
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from typing_extensions import override
 
 from tap_openai_compliance.client import (
     AccessDeniedError,
+    ComplianceAPIError,
     RetryPolicy,
     check_api_response,
     new_session,
@@ -52,7 +54,13 @@ from tap_openai_compliance.tables import (
     Table,
     selected_tables,
 )
-from tap_openai_compliance.wording import ADMIN_KEYS, MAX_ERROR_BODY_READ, Masker, quote_text
+from tap_openai_compliance.wording import (
+    ADMIN_KEYS,
+    MAX_ERROR_BODY_READ,
+    Masker,
+    http_status,
+    quote_text,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -89,10 +97,13 @@ class ParentGoneError(ComplianceTapError):
     """HTTP 404 under a parent row listed moments ago: the GPT, project or user is gone."""
 
 
-def table_schema(table: Table) -> dict[str, t.Any]:
-    """A fresh schema of ``table``: the reference's object, its parents' ids, unknown fields."""
+def table_schema(table: Table, *, download_urls: bool = False) -> dict[str, t.Any]:
+    """A fresh schema of ``table``: the reference's object, its parents' ids, unknown fields,
+    and the files' ``download_url`` only where records keep it."""
     text = resources.files("tap_openai_compliance.schemas").joinpath(f"stateful/{table.name}.json")
     schema: dict[str, t.Any] = orjson.loads(text.read_bytes())
+    if not download_urls:
+        drop_download_urls(schema)
     for name in table.keys[:-1]:
         schema["properties"].setdefault(
             name,
@@ -205,17 +216,17 @@ class StatefulPaginator(BaseAPIPaginator[str | None]):
         paging = stream.table.paging
         if paging is Paging.CURSOR:
             token = page.get("cursor")
-        elif paging is Paging.AFTER:
+        elif paging is Paging.ONE_PAGE:
+            token = None
+        else:
             # The API names the last row; the endpoints that do not have it last on the page.
             token = page.get("last_id") or (page["data"][-1]["id"] if page["data"] else None)
-        else:
-            token = None
         if not isinstance(token, str) or not token or token in self._seen:
-            parameter = "cursor" if paging is Paging.CURSOR else "after"
             problem = (
                 "the API says more rows follow but takes no paging parameter here"
                 if paging is Paging.ONE_PAGE
-                else f"the next page's {parameter} would be {_shown(token)}, which does not advance"
+                else f"the next page's {paging.parameter} would be {_shown(token)}, "
+                "which does not advance"
             )
             raise malformed_page(stream.subject, problem, stream.masker)
         self._seen.add(token)
@@ -248,7 +259,7 @@ class StatefulStream(RESTStream[str | None]):
         super().__init__(
             tap,
             name=self.table.name,
-            schema=table_schema(self.table),
+            schema=table_schema(self.table, download_urls=bool(tap.config.get(KEEP_DOWNLOAD_URLS))),
             path=f"/workspaces/{{workspace_id}}/{self.table.path}",
             # Read only, always: these paths also take DELETE and POST (spot deletion).
             http_method="GET",
@@ -488,8 +499,18 @@ class StatefulStream(RESTStream[str | None]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         self._pacer.observe(response)
-        if self.table.parent and response.status_code == 404:
+        status = response.status_code
+        if self.table.parent and status == HTTPStatus.NOT_FOUND:
             raise ParentGoneError(self.subject)
+        if status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNPROCESSABLE_ENTITY):
+            # The log feeds' hints (event_types, dates) do not apply: the tap sent only
+            # the paging the reference documents.
+            msg = (
+                f"{self.subject} failed: {http_status(response, self.masker)}. The API refused "
+                "a page request the reference documents; nothing was marked deleted. Report "
+                "it with this line."
+            )
+            raise ComplianceAPIError(msg)
         check_api_response(response, self.subject, self.masker)
         self.page(response)
 
@@ -504,8 +525,8 @@ class StatefulStream(RESTStream[str | None]):
         params: dict[str, t.Any] = dict(self.table.params)
         if self.table.page_size:
             params["limit"] = self.table.page_size
-        if next_page_token is not None:
-            params["cursor" if self.table.paging is Paging.CURSOR else "after"] = next_page_token
+        if next_page_token is not None and self.table.paging.parameter:
+            params[self.table.paging.parameter] = next_page_token
         return params
 
     @override

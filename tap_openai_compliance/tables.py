@@ -40,8 +40,18 @@ class Paging(enum.Enum):
     AFTER = "after"
     # ``cursor`` = the page's opaque ``cursor``.
     CURSOR = "cursor"
+    # ``cursor`` = the page's ``last_id``: the remote-control lists take a cursor but answer
+    # only ``last_id`` (GenericList in the reference).
+    CURSOR_FROM_LAST_ID = "cursor from last_id"
     # No paging parameter: one page is the whole list.
     ONE_PAGE = "one page"
+
+    @property
+    def parameter(self) -> str | None:
+        """The query parameter that asks for the next page."""
+        if self is Paging.AFTER:
+            return "after"
+        return None if self is Paging.ONE_PAGE else "cursor"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,7 +292,7 @@ TABLES: dict[str, Table] = {
         Table(
             "user_remote_control_environments",
             "users/{user_id}/remote_control/environments",
-            Paging.CURSOR,
+            Paging.CURSOR_FROM_LAST_ID,
             row="a machine a user's Codex can be remote-controlled on, and its app server",
             changes="as users connect machines",
             parent=USERS,
@@ -292,7 +302,7 @@ TABLES: dict[str, Table] = {
         Table(
             "user_remote_control_threads",
             "users/{user_id}/remote_control/environments/{environment_id}/threads",
-            Paging.CURSOR,
+            Paging.CURSOR_FROM_LAST_ID,
             row="a Codex thread on a remote-control environment: title, preview, status",
             changes="constantly, while users work with Codex remotely",
             parent="user_remote_control_environments",
@@ -302,7 +312,7 @@ TABLES: dict[str, Table] = {
         Table(
             "user_remote_control_clients",
             "users/{user_id}/remote_control/clients",
-            Paging.CURSOR,
+            Paging.CURSOR_FROM_LAST_ID,
             row="a device a user remote-controls Codex from: platform, versions, last seen",
             changes="as users add devices; last seen at every use",
             parent=USERS,

@@ -229,11 +229,13 @@ class StatefulAPI:
             if not cursor.startswith("cur_") or not cursor[4:].isdigit():
                 return "The pagination cursor is invalid."
             start = int(cursor[4:])
-        elif table.paging is Paging.AFTER and "after" in query:
+        elif table.paging.parameter and table.paging.parameter in query:
+            # after, or the remote-control lists' cursor: the last id of the page before.
+            after = query[table.paging.parameter]
             ids = [row["id"] for row in rows]
-            if query["after"] not in ids:
-                return f"after {query['after']!r} names no row of this list."
-            start = ids.index(query["after"]) + 1
+            if after not in ids:
+                return f"{table.paging.parameter} {after!r} names no row of this list."
+            start = ids.index(after) + 1
         if table.paging is Paging.ONE_PAGE:
             size = len(rows) or 1
         data = list(rows[start : start + size])
@@ -431,11 +433,9 @@ def _gpt(
     gpt_id: str, users: Sequence[dict[str, Any]], rng: random.Random, now: float, index: int
 ) -> dict[str, Any]:
     """A live workspace GPT; the shared one is shared with Dana Lee, as the audit log says."""
-    owner = (
-        next(user for user in users if user["id"] == NAMED_USERS[2][0])
-        if gpt_id in NAMED_GPTS
-        else users[index % len(users)]
-    )
+    # Mei Chen, the admin of the audit log's GPT events, owns the GPTs it names.
+    admin = [user for user in users if user["id"] == NAMED_USERS[2][0]]
+    owner = admin[0] if admin and gpt_id in NAMED_GPTS else users[index % len(users)]
     others = [user for user in users if user["id"] != owner["id"]]
     if gpt_id == "g-sbx-share":
         others = [user for user in users if user["id"] == NAMED_USERS[3][0]]

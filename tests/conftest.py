@@ -14,6 +14,9 @@ from tap_openai_compliance.feeds import Feed, Scope, feed_named
 from tap_openai_compliance.sandbox import FakeComplianceAPI
 from tap_openai_compliance.sandbox.data import make_event
 
+# The end-to-end tests' shared fixtures (one PostgreSQL, one Meltano installation a session).
+pytest_plugins = ["tests.meltano_fixtures"]
+
 API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
 WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"

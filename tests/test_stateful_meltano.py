@@ -117,9 +117,9 @@ def test_every_table_loads_with_its_keys_and_a_deleted_gpt_is_marked_deleted(pro
     )
     # Every other table: nothing marked deleted, one version.
     for name in set(TABLES) - {"gpts", "gpt_configs", "gpt_shared_users"}:
-        rows = loaded(project, name).values()
-        assert all(row["_sdc_deleted_at"] is None for row in rows), name
-        assert len({row["_sdc_table_version"] for row in rows}) == 1, name
+        current = loaded(project, name).values()
+        assert all(row["_sdc_deleted_at"] is None for row in current), name
+        assert len({row["_sdc_table_version"] for row in current}) == 1, name
 
 
 def test_with_hard_delete_a_deleted_gpt_is_removed(project, sandbox):

@@ -366,13 +366,16 @@ class StatefulStream(RESTStream[str | None]):
         """Tell the target which rows are current: of this table and every table under it.
 
         Sent once a table was read whole, under every parent row: the target then marks the
-        rows of earlier versions deleted. Nothing is sent for a table not read whole.
+        rows of earlier versions deleted. Nothing is sent for a table not read whole, nor for
+        the tables under it (they were read under part of its rows only).
         """
-        if self._version is None:
+        if self._version is None or not self.complete:
             return
-        for stream in (self, *self.descendent_streams):
-            if isinstance(stream, StatefulStream) and stream.selected and stream.complete:
-                stream._send_activate_version()
+        if self.selected:
+            self._send_activate_version()
+        for child in self.child_streams:
+            if isinstance(child, StatefulStream):
+                child._activate_versions()
 
     @override
     def post_process(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import typing as t
 from datetime import UTC, datetime
 
 import pytest
 
+from tap_openai_compliance.run import Run
 from tap_openai_compliance.sandbox import Fault
 from tap_openai_compliance.sandbox.stateful import Sizes, build_stateful_dataset
 from tap_openai_compliance.stateful import MAX_PAGE_BYTES, StatefulStream
@@ -516,3 +518,28 @@ def test_a_full_sync_sends_only_gets_to_the_api_and_storage_hosts(api, data, tmp
     assert len(api.stateful.calls()) > len(TABLES)
     # The key goes to the API host only.
     assert all(("authorization" in c.headers) == (c.host == "api") for c in api.requests)
+
+
+def test_a_parent_cut_short_marks_nothing_deleted_under_it(api, capsysbinary):
+    # Time runs out just after the last user of the first page had its pets read: the users
+    # list is cut short, so the pets of the users not reached must not look deleted.
+    build_stateful_dataset(api, WORKSPACE_ID, now=NOW, sizes=Sizes(users=450))
+    config = stateful_config(api, stateful_tables=["user_pets"], organization_id=None)
+    tap = TapOpenAICompliance(config=config)
+
+    def pets_calls() -> int:
+        return len(api.stateful.calls("user_pets"))
+
+    run = Run(1, clock=lambda: 0.0 if pets_calls() < 200 else 3600.0)
+    tap.__dict__["run"] = run
+    for stream in tap.streams.values():
+        if isinstance(stream, StatefulStream):
+            stream._run = run
+
+    tap.sync_all()
+    sys.stdout.flush()
+    messages = [json.loads(line) for line in capsysbinary.readouterr().out.splitlines()]
+
+    assert pets_calls() == 200
+    assert {m["stream"] for m in messages if m["type"] == "RECORD"} == {"users", "user_pets"}
+    assert not [m for m in messages if m["type"] == "ACTIVATE_VERSION"]

@@ -83,6 +83,9 @@ class StatefulWorkspace:
     rows: dict[str, dict[tuple[str, ...], list[dict[str, Any]]]] = dataclasses.field(
         default_factory=lambda: defaultdict(dict)
     )
+    _ids: dict[tuple[str, tuple[str, ...]], tuple[list[dict[str, Any]], set[str]]] = (
+        dataclasses.field(default_factory=dict, repr=False)
+    )
 
     def put(self, table: str, parents: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> None:
         """Set the rows of ``table`` under ``parents``."""
@@ -91,6 +94,18 @@ class StatefulWorkspace:
     def list(self, table: str, parents: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """The rows of ``table`` under ``parents``, in the order the API lists them."""
         return self.rows[table].get(parents, [])
+
+    def has(self, table: str, parents: tuple[str, ...], row_id: str) -> bool:
+        """Whether ``table`` has a row ``row_id`` under ``parents``.
+
+        Each list's ids are indexed while the list stays the same object: a child call of
+        10,000 users would otherwise scan the users at every call.
+        """
+        rows = self.list(table, parents)
+        cached = self._ids.get((table, parents))
+        if cached is None or cached[0] is not rows:
+            cached = self._ids[(table, parents)] = (rows, {row["id"] for row in rows})
+        return row_id in cached[1]
 
 
 class StatefulAPI:
@@ -209,8 +224,7 @@ class StatefulAPI:
     @staticmethod
     def _parent_exists(data: StatefulWorkspace, table: Table, parents: tuple[str, ...]) -> bool:
         """Whether the row a child path names exists (a deleted GPT's configs are a 404)."""
-        parent = TABLES[table.parent or ""]
-        return any(row["id"] == parents[-1] for row in data.list(parent.name, parents[:-1]))
+        return data.has(table.parent or "", parents[:-1], parents[-1])
 
     @staticmethod
     def _page(

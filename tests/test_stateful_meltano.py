@@ -227,3 +227,15 @@ def test_the_masked_extractor_loads_no_email_name_text_or_signed_link_of_these_t
     (entry,) = memory["memory_contexts"][0]["memory_entries"]
     assert entry.keys() == {"object", "id", "updated_at"}
     assert json.dumps(memory["memory_contexts"]).count("content") == 0
+
+
+def test_the_per_user_pipeline_loads_the_per_user_tables_only(project, sandbox):
+    data = data_of(sandbox)
+
+    project.run("sync-per-user-postgres")
+
+    per_user = {name for name, table in TABLES.items() if table.per_user}
+    assert project.tables() == per_user
+    for name in per_user:
+        assert loaded(project, name).keys() == served_rows(data, name).keys(), name
+    assert sandbox.listing_calls() == []

@@ -42,6 +42,9 @@ from tap_openai_compliance.sandbox import (
 )
 from tap_openai_compliance.sandbox.data import make_event
 from tap_openai_compliance.sandbox.server import encode_jsonl, format_timestamp
+from tap_openai_compliance.sandbox.stateful import Sizes as StatefulSizes
+from tap_openai_compliance.sandbox.stateful import build_stateful_dataset, route_of
+from tap_openai_compliance.tables import TABLES
 
 # The tests' helpers (a throwaway PostgreSQL, meltano's environment) serve the benchmark too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -137,6 +140,7 @@ class Sizes:
     big_file_bytes: int
     postgres_files: int
     events_per_postgres_file: int
+    stateful_users: int
 
 
 FULL = Sizes(
@@ -153,6 +157,7 @@ FULL = Sizes(
     big_file_bytes=110 * MIB,
     postgres_files=40,
     events_per_postgres_file=2_500,
+    stateful_users=10_000,
 )
 # A smoke run: every code path, sizes too small for the targets to mean much.
 QUICK = Sizes(
@@ -169,6 +174,8 @@ QUICK = Sizes(
     big_file_bytes=8 * MIB,
     postgres_files=4,
     events_per_postgres_file=2_500,
+    # Under the 100 calls a minute of canvases and recordings: a smoke run never waits.
+    stateful_users=90,
 )
 
 
@@ -318,7 +325,9 @@ def run_process(
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
     """Settings for one event type against the fake; everything else at the tap's defaults,
-    but for downloads not held to the documented limit (the download_limit case's subject)."""
+    but for downloads not held to the documented limit (the download_limit case's subject)
+    and the stateful tables (the stateful case's own), so that each case measures what it
+    always measured."""
     return {
         "api_key": API_KEY,
         "workspace_id": WORKSPACE_ID,
@@ -326,6 +335,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
         "event_types": [EVENT_TYPE],
         "start_date": START_DATE,
         "downloads_per_minute": UNLIMITED_DOWNLOADS,
+        "stateful_tables": [],
         **overrides,
     }
 
@@ -729,6 +739,75 @@ def memory_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str,
     return {**runs, "rss_growth_bytes": big_rss - small_rss}
 
 
+def stateful_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str, t.Any]:
+    """A full sync of every stateful table, per-user ones included, of a sandbox of
+    ``stateful_users`` users, against a fake that enforces each endpoint's documented limit."""
+    users = sizes.stateful_users
+    # A workspace of that many users: a GPT per 10 users, a project per 20, ...
+    shape = StatefulSizes(
+        users=users,
+        gpts=max(25, users // 10),
+        projects=max(22, users // 20),
+        agents=max(60, users // 50),
+        codex_tasks=max(40, users // 4),
+        codex_environments=max(35, users // 33),
+    )
+    api = new_api()
+    try:
+        build_stateful_dataset(api, WORKSPACE_ID, sizes=shape)
+        api.stateful.enforce_documented_limits = True
+        config = tap_config(api, per_user_tables=True)
+        del config["stateful_tables"]
+        run = run_tap(config, workdir)
+        calls = api.stateful.calls()
+        data = api.stateful.workspace(WORKSPACE_ID)
+    finally:
+        api.stop()
+    by_table: dict[str, dict[str, t.Any]] = {}
+    for call in calls:
+        route = route_of(call.path)
+        assert route is not None
+        entry = by_table.setdefault(
+            route[0].name, {"calls": 0, "refused": 0, "first": call.answered_at, "last": 0.0}
+        )
+        entry["calls"] += 1
+        entry["refused"] += call.status == 429
+        entry["last"] = call.answered_at
+    per_user = {name for name, table in TABLES.items() if table.per_user}
+    rows = sum(len(rows) for table in data.rows.values() for rows in table.values())
+
+    def span(names: set[str]) -> float:
+        entries = [by_table[name] for name in names if name in by_table]
+        return (
+            max(e["last"] for e in entries) - min(e["first"] for e in entries) if entries else 0.0
+        )
+
+    # The documented limits' floor: calls past each limited endpoint's first minute, at its pace.
+    floor = max(
+        max(0, by_table.get(name, {}).get("calls", 0) - table.calls_per_minute)
+        / table.calls_per_minute
+        * 60
+        for name, table in TABLES.items()
+        if table.calls_per_minute
+    )
+    return {
+        "users": users,
+        "shape": dataclasses.asdict(shape),
+        "tap": dataclasses.asdict(run),
+        "rows_served": rows,
+        "calls": sum(e["calls"] for e in by_table.values()),
+        "refused": sum(e["refused"] for e in by_table.values()),
+        "calls_by_table": {name: e["calls"] for name, e in sorted(by_table.items())},
+        "workspace_calls": sum(e["calls"] for n, e in by_table.items() if n not in per_user),
+        "per_user_calls": sum(e["calls"] for n, e in by_table.items() if n in per_user),
+        # The tables are read one after the other, the per-user ones under users.
+        "workspace_seconds": span(set(TABLES)) - span(per_user),
+        "per_user_seconds": span(per_user),
+        "floor_seconds": floor,
+        "tap_over_floor": ratio(run.wall_seconds, floor) if floor else 0.0,
+    }
+
+
 # -- the postgres case: meltano run into a throwaway PostgreSQL -------------------------------
 
 
@@ -851,6 +930,7 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
             "workspace_id": DEMO_WORKSPACE_ID,
             "organization_id": DEMO_ORGANIZATION_ID,
             "start_date": START_DATE,
+            "stateful_tables": [],
         }
         tap = run_tap(config, workdir)
         result["tap"] = dataclasses.asdict(tap)
@@ -866,6 +946,7 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
                     MELTANO_ENVIRONMENT="sandbox",
                     TAP_OPENAI_COMPLIANCE_API_URL=api.api_url,
                     TAP_OPENAI_COMPLIANCE_START_DATE=START_DATE,
+                    TAP_OPENAI_COMPLIANCE_STATEFUL_TABLES="[]",
                     **cluster.target_postgres_env(schema),
                 )
                 # meltano logs to stderr; its stdout is drained and counts nothing.
@@ -1209,6 +1290,36 @@ def memory_rows(result: dict[str, t.Any]) -> list[Row]:
     ]
 
 
+def stateful_rows(result: dict[str, t.Any]) -> list[Row]:
+    """The stateful case's rows."""
+    tap = result["tap"]
+    return [
+        Row(
+            f"stateful: {result['users']:,} users, calls (refused)",
+            f"{result['calls']:,} ({result['refused']})",
+            f"{result['workspace_calls']:,} workspace-level, {result['per_user_calls']:,} per user",
+            "",
+            "0 refused",
+            result["refused"] == 0,
+        ),
+        Row(
+            "stateful: wall vs the documented limits' floor",
+            seconds(tap["wall_seconds"]),
+            seconds(result["floor_seconds"]),
+            times(result["tap_over_floor"]) if result["floor_seconds"] else "",
+        ),
+        Row(
+            "stateful: workspace-level tables, per-user tables",
+            f"{seconds(result['workspace_seconds'])}, {seconds(result['per_user_seconds'])}",
+        ),
+        Row(
+            "stateful: CPU, peak RSS",
+            f"{seconds(tap['cpu_seconds'])}, {tap['max_rss_bytes'] / MIB:.0f} MiB",
+        ),
+        record_rows("stateful", result["rows_served"], {"tap": tap}),
+    ]
+
+
 def postgres_rows(result: dict[str, t.Any]) -> list[Row]:
     """The postgres case's rows: RECORD and BATCH, or why they are not available."""
     install = result["install"]
@@ -1275,6 +1386,7 @@ ROWS: dict[str, t.Callable[[dict[str, t.Any]], list[Row]]] = {
     "sandbox": sandbox_rows,
     "memory": memory_rows,
     "postgres": postgres_rows,
+    "stateful": stateful_rows,
 }
 
 
@@ -1341,6 +1453,7 @@ CASES: dict[str, t.Callable[[Sizes, Path, argparse.Namespace], dict[str, t.Any]]
     "sandbox": sandbox_case,
     "memory": memory_case,
     "postgres": postgres_case,
+    "stateful": stateful_case,
 }
 
 

@@ -91,6 +91,11 @@ class Pacer:
         self._budget_turns: collections.deque[float] = collections.deque(maxlen=calls or None)
 
     @property
+    def shared_cap(self) -> Pacer | None:
+        """The pacer of every endpoint's calls together (max_calls_per_minute), if any."""
+        return self._shared_cap
+
+    @property
     def rate(self) -> float | None:
         """Calls per second allowed now, over a minute or more (None: as fast as they come)."""
         budget = self._budget / 60 if self._budget else None

@@ -7,6 +7,7 @@ its time budget (``max_run_minutes``) ran out, or because it failed.
 
 from __future__ import annotations
 
+import collections
 import logging
 import time
 import typing as t
@@ -31,6 +32,8 @@ class Run:
         self._deadline = self.started + max_run_minutes * 60 if max_run_minutes else None
         self.ran_out_of_time = False
         self.streams: dict[str, Progress] = {}
+        # Rows of the stateful tables, by table.
+        self.rows: collections.Counter[str] = collections.Counter()
         self.skipped: dict[str, str] = {}
         # Whether the API answered anything yet: before it has, a connection refused is more
         # likely a wrong api_url than a passing fault.
@@ -64,6 +67,7 @@ class Run:
                 f"{stream}: {progress.files_done} files, {progress.records} records{rejected}, "
                 f"bookmark {bookmark}"
             )
+        parts += [f"{table}: {rows} rows" for table, rows in sorted(self.rows.items())]
         parts += [f"{stream}: skipped, {reason}" for stream, reason in self.skipped.items()]
         parts += [f"{stream}: not reached" for stream in not_reached]
         return f"Run summary: {ending}, in {self.seconds():.1f} s. " + "; ".join(parts) + "."

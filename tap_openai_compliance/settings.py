@@ -24,6 +24,7 @@ from tap_openai_compliance.feeds import (
     feed_named,
 )
 from tap_openai_compliance.listing import MAX_PAGE_SIZE
+from tap_openai_compliance.tables import STATEFUL_SETTINGS, stateful_table_problems
 from tap_openai_compliance.timestamps import (
     OUT_OF_RANGE,
     OutOfRangeError,
@@ -290,6 +291,8 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
 ).to_dict()
+# The stateful tables' settings (tables.py).
+CONFIG_SCHEMA["properties"].update(STATEFUL_SETTINGS)
 
 
 def complete(config: dict[str, t.Any], schema: t.Mapping[str, t.Any]) -> None:
@@ -352,6 +355,7 @@ def problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> li
         )
     found.extend(_event_type_problems(config))
     found.extend(_stream_map_config_problems(config))
+    found.extend(stateful_table_problems(config))
     return found
 
 

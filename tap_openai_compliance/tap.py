@@ -27,6 +27,7 @@ from tap_openai_compliance.output import MessageWriter, OutputError
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.run import Run, quiet
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
+from tap_openai_compliance.stateful import stateful_streams
 from tap_openai_compliance.streams import REJECT, LogEventsStream, Pacers
 
 if t.TYPE_CHECKING:
@@ -52,6 +53,8 @@ class TapOpenAICompliance(Tap):
         PluginCapabilities.STREAM_MAPS,
         PluginCapabilities.FLATTENING,
         PluginCapabilities.STRUCTURED_LOGGING,
+        # The stateful tables (stateful.py).
+        TapCapabilities.ACTIVATE_VERSION,
     ]
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -139,6 +142,7 @@ class TapOpenAICompliance(Tap):
         streams.append(log_files)
         if rejected_lines is not None:
             streams.append(rejected_lines)
+        streams.extend(stateful_streams(self, pacers.listing.shared_cap, self.run))
         return streams
 
     def _pacers(self) -> Pacers:

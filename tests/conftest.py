@@ -14,6 +14,9 @@ from tap_openai_compliance.feeds import Feed, Scope, feed_named
 from tap_openai_compliance.sandbox import FakeComplianceAPI
 from tap_openai_compliance.sandbox.data import make_event
 
+# The end-to-end tests' shared fixtures (one PostgreSQL, one Meltano installation a session).
+pytest_plugins = ["tests.meltano_fixtures"]
+
 API_KEY = "sk-test-Zq8v3LkP0wXyT5uR2nM7"
 WORKSPACE_ID = "11111111-2222-4333-8444-555555555555"
 ORGANIZATION_ID = "org-test000000000000000001"
@@ -34,7 +37,8 @@ def api() -> t.Iterator[FakeComplianceAPI]:
 
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
     """Settings for a sync against the fake, with retries fast enough for tests, and downloads
-    not held to the API's documented limit (the tests of that limit set their own)."""
+    not held to the API's documented limit (the tests of that limit set their own); the
+    stateful tables only where a test asks for them (tests/test_stateful*.py)."""
     return {
         "api_key": API_KEY,
         "workspace_id": WORKSPACE_ID,
@@ -44,6 +48,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
         "retry_initial_wait": 0.01,
         "request_timeout": 10,
         "downloads_per_minute": UNLIMITED_DOWNLOADS,
+        "stateful_tables": [],
         **overrides,
     }
 

@@ -53,5 +53,7 @@ TestTapOpenAICompliance = get_tap_test_class(
         "api_url": _api.api_url,
         "start_date": "2026-11-01T00:00:00Z",
         "downloads_per_minute": UNLIMITED_DOWNLOADS,
+        # The stateful tables' standard tests: tests/test_stateful_core.py.
+        "stateful_tables": [],
     },
 )

@@ -111,3 +111,66 @@ def test_without_validation_the_settings_are_still_completed_with_their_defaults
 
     assert tap.config["max_concurrent_downloads"] == 12
     assert tap.config["start_date"]
+
+
+# -- stateful.py's seams ------------------------------------------------------------------------
+
+
+def stateful_messages(
+    capsysbinary: pytest.CaptureFixture[bytes], api: t.Any, **settings: t.Any
+) -> tuple[TapOpenAICompliance, list[dict[str, t.Any]]]:
+    """A sync of stateful tables (and the workspace's empty log feeds), in this process."""
+    from tap_openai_compliance.sandbox.stateful import Sizes, build_stateful_dataset
+    from tests.conftest import WORKSPACE_ID
+
+    build_stateful_dataset(api, WORKSPACE_ID, sizes=Sizes(users=8))
+    config = tap_config(api, organization_id=None, **settings)
+    tap = TapOpenAICompliance(config=config)
+    return tap, synced_messages(capsysbinary, tap)
+
+
+def test_records_carry_the_version_the_stateful_stream_puts_in_stream_version(api, capsysbinary):
+    # stateful.py: _write_version_on_records sets _stream_version, which the SDK writes on each
+    # RECORD only while emit_activate_version_messages is off keeps it from resetting it.
+    tap, messages = stateful_messages(capsysbinary, api, stateful_tables=["gpts"])
+
+    records = [m for m in messages if m["type"] == "RECORD" and m["stream"] == "gpts"]
+    assert records
+    assert {m["version"] for m in records} == {tap.initialized_at}
+
+
+def test_the_sdk_writes_a_child_tables_schema_at_every_parent_row_and_the_tap_once(
+    api, capsysbinary, monkeypatch
+):
+    # stateful.py: _write_schema_message writes once a sync, though the SDK calls it at each
+    # sync of a child table, once per parent row.
+    from tap_openai_compliance.stateful import StatefulStream
+
+    calls: list[str] = []
+    original = StatefulStream._write_schema_message
+
+    def counting(stream: StatefulStream) -> None:
+        calls.append(stream.name)
+        original(stream)
+
+    monkeypatch.setattr(StatefulStream, "_write_schema_message", counting)
+
+    _, messages = stateful_messages(capsysbinary, api, stateful_tables=["user_pets"])
+
+    assert calls.count("user_pets") > 1
+    schemas = [m for m in messages if m["type"] == "SCHEMA" and m["stream"] == "user_pets"]
+    assert len(schemas) == 1
+
+
+def test_activate_version_goes_to_every_stream_map_of_a_table_once(api, capsysbinary):
+    # stateful.py: _send_activate_version calls _write_activate_version_message, which writes
+    # one message per stream map (an alias too); the SDK's sync sends none of its own.
+    maps = {"users_copy": {"__source__": "users"}}
+
+    tap, messages = stateful_messages(
+        capsysbinary, api, stateful_tables=["users"], stream_maps=maps
+    )
+
+    activations = [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
+    assert sorted(m["stream"] for m in activations) == ["users", "users_copy"]
+    assert {m["version"] for m in activations} == {tap.initialized_at}

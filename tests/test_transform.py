@@ -29,15 +29,9 @@ from tap_openai_compliance.sandbox import (
     build_demo_dataset,
     make_event,
 )
-from tests.meltano_fixtures import MELTANO
+from tests.meltano_fixtures import MELTANO, Project, last_lines
 from tests.meltano_project import PROJECT_ROOT, meltano_env
-from tests.test_meltano import (
-    Project,
-    distinct_events,
-    last_lines,
-    message_texts,
-    sandbox_emails,
-)
+from tests.test_meltano import distinct_events, message_texts, sandbox_emails
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator

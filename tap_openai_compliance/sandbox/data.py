@@ -13,6 +13,7 @@ import orjson
 
 from tap_openai_compliance.feeds import KNOWN_FEEDS, Scope
 from tap_openai_compliance.sandbox.server import as_utc, format_timestamp
+from tap_openai_compliance.sandbox.stateful import build_stateful_dataset
 
 if TYPE_CHECKING:
     from tap_openai_compliance.feeds import Feed
@@ -122,6 +123,8 @@ def build_demo_dataset(
                 gzip=event_type == GZIPPED_TYPE and index == 1,
             )
             previous = events
+    # The stateful tables: the users, GPTs, projects... these events name.
+    build_stateful_dataset(api, workspace_id, now=end.timestamp(), seed=seed)
 
 
 def _end_times(

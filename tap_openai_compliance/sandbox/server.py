@@ -438,6 +438,10 @@ class FakeComplianceAPI:
         self._requests: list[RequestRecord] = []
         self._servers: list[_Server] = []
         self._storage_netloc = ""
+        # The stateful endpoints (users, GPTs, projects...): sandbox/stateful.py.
+        from tap_openai_compliance.sandbox.stateful import StatefulAPI
+
+        self.stateful = StatefulAPI(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -937,6 +941,21 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer the parsed request."""
         raise NotImplementedError
 
+    def refuse_method(self) -> None:
+        """Record a request of any verb but GET, and refuse it: a read-only client sends none."""
+        url = urlsplit(self.path)
+        self.url_path = url.path
+        self.query = dict(parse_qsl(url.query, keep_blank_values=True))
+        # Whatever body came is read, so the connection stays usable.
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit():
+            self.rfile.read(int(length))
+        message = f"{self.command} is not allowed here."
+        body = b"" if self.command == "HEAD" else _error_body(message, "invalid_request_error")
+        self.send(405, body, {"Content-Type": "application/json", "Allow": "GET"})
+
+    do_DELETE = do_POST = do_PUT = do_PATCH = do_HEAD = do_OPTIONS = refuse_method
+
     def record(self, status: int) -> None:
         """Log this request in the fake's request log."""
         self.server.api._record(
@@ -1042,7 +1061,8 @@ class _ApiHandler(_Handler):
         api = self.server.api
         route = _parse_route(self.url_path)
         if route is None:
-            self.send_json(404, {"detail": "Not Found"})
+            if not api.stateful.answer(self):
+                self.send_json(404, {"detail": "Not Found"})
             return
         if api.latency:
             time.sleep(api.latency)

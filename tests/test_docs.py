@@ -53,6 +53,7 @@ from tap_openai_compliance.sandbox import (
     FakeComplianceAPI,
     build_demo_dataset,
 )
+from tap_openai_compliance.tables import TABLES
 from tests.meltano_project import PROJECT_ROOT, without_foreign_settings
 
 if t.TYPE_CHECKING:
@@ -73,6 +74,8 @@ FENCE = re.compile(r"^(?P<indent> *)```(?P<language>[\w+-]*)\s*$")
 
 # The README's example workspace id, served by the sandbox as it is.
 WORKSPACE_ID = "6f1c0000-0000-4000-8000-000000000000"
+# The stateful tables a sync reads by default, with a workspace id.
+WORKSPACE_TABLES = [name for name, table in TABLES.items() if not table.per_user]
 DATABASE, LOGIN = "compliance", "loader"
 EMAIL_HASH_SALT = "salt-of-the-docs-test"
 BLOCK_TIMEOUT = 600
@@ -499,13 +502,14 @@ def resumed_from_the_state(page: Page, ran: Ran) -> None:
     assert json.loads(state)["type"] == "STATE"
     first = [json.loads(line) for line in (page.root / "run-1.jsonl").read_text().splitlines()]
     streams = {message["stream"] for message in first if message["type"] == "RECORD"}
-    # The example names a workspace only: its feeds, and not the organization's.
-    assert streams - {"log_files"} == {
-        feed.stream_name for feed in KNOWN_FEEDS if feed.scope is Scope.WORKSPACE
-    }
+    # The example names a workspace only: its feeds and its tables, not the organization's.
+    workspace_feeds = {feed.stream_name for feed in KNOWN_FEEDS if feed.scope is Scope.WORKSPACE}
+    assert streams - {"log_files"} == workspace_feeds | set(WORKSPACE_TABLES)
     second = [json.loads(line) for line in (page.root / "run-2.jsonl").read_text().splitlines()]
-    # Nothing new since the first run: nothing again, and the tap says which state it used.
-    assert [message for message in second if message["type"] == "RECORD"] == []
+    # No log file new since the first run: no event again (the tables are read whole at every
+    # sync), and the tap says which state it used.
+    again = {message["stream"] for message in second if message["type"] == "RECORD"}
+    assert again == set(WORKSPACE_TABLES)
     assert "The state given is a whole STATE message: the state it holds is used." in ran.output
 
 
@@ -722,6 +726,14 @@ def state_as_a_table(page: Page, ran: Ran) -> None:
     assert {feed.stream_name for feed in KNOWN_FEEDS} <= streams
 
 
+def a_gpt_deleted_since_a_sync(page: Page) -> None:
+    """The query's premise: a sync, a GPT deleted in the workspace, then the next sync."""
+    page.meltano("--environment=prod", "run", "sync-postgres")
+    gpt = page.world.sandbox.stateful.workspace(WORKSPACE_ID).list("gpts")[0]["id"]
+    page.world.sandbox.stateful.delete_gpt(WORKSPACE_ID, gpt)
+    page.meltano("--environment=prod", "run", "sync-postgres")
+
+
 def clear_requests(page: Page) -> None:
     page.world.sandbox.clear_requests()
 
@@ -828,6 +840,9 @@ EXPECTED: dict[str, list[Expect]] = {
         Expect("state list", a_pipeline_that_has_run, state_read_cleared_and_reloaded),
         Expect("| .venv/bin/tap-openai-compliance-state\n", after=state_as_a_table),
         Expect("--without auth_log", clear_requests, one_stream_synced_again),
+    ],
+    "docs/tables.md": [
+        Expect("WHERE _sdc_deleted_at IS NOT NULL", before=a_gpt_deleted_since_a_sync),
     ],
     "docs/transform.md": [
         Expect("run sync-postgres-transform   #", after=models_built_after_the_load),

@@ -20,6 +20,25 @@ if t.TYPE_CHECKING:
     from tap_openai_compliance.progress import Progress
 
 
+class AccessCheck(t.NamedTuple):
+    """What the pre-flight check (``--test``) found of one feed or stateful table."""
+
+    name: str
+    # The workspace's or the organization's feeds, or the stateful tables.
+    kind: str
+    readable: bool
+    detail: str
+    # Not readable for another reason than the key's scopes: a wrong key, id or address.
+    failed: bool = False
+    # Named in the settings: then it must be readable.
+    named: bool = False
+
+    @property
+    def failing(self) -> bool:
+        """Whether this check fails the pre-flight check."""
+        return self.failed or (self.named and not self.readable)
+
+
 class Run:
     """The run's time budget, and each stream's progress and skips."""
 

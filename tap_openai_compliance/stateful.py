@@ -43,6 +43,7 @@ from tap_openai_compliance.client import (
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.records import UNKNOWN_FIELDS, without_nul
+from tap_openai_compliance.run import AccessCheck
 from tap_openai_compliance.settings import key_problem
 from tap_openai_compliance.tables import (
     EMIT_ACTIVATE_VERSION,
@@ -342,6 +343,18 @@ class StatefulStream(RESTStream[str | None]):
             for stream in self.descendent_streams:
                 if isinstance(stream, StatefulStream):
                     stream.close_counters()
+
+    def preflight(self) -> AccessCheck:
+        """Whether this table can be read, in one call (a table read under another: none)."""
+        try:
+            first = next(iter(self.request_records(None)), None)
+        except AccessDeniedError as refused:
+            detail = f"{refused.answer}: grant {STATEFUL_SCOPE}"
+            return AccessCheck(self.name, "stateful", False, detail, named=self.named)
+        except ComplianceTapError as exc:
+            return AccessCheck(self.name, "stateful", False, str(exc), failed=True)
+        detail = "a row read" if first is not None else "no rows"
+        return AccessCheck(self.name, "stateful", True, detail, named=self.named)
 
     def _not_readable(self, refused: AccessDeniedError) -> None:
         """A table the key may not read: the run stops if it was named, else it goes on."""

@@ -58,7 +58,7 @@ from tap_openai_compliance.records import (
     as_record,
     without_nul,
 )
-from tap_openai_compliance.run import quiet
+from tap_openai_compliance.run import AccessCheck, quiet
 from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.scratch import run_directory
 from tap_openai_compliance.settings import RETENTION, key_problem
@@ -95,16 +95,6 @@ RETENTION_MARGIN = datetime.timedelta(days=1)
 PROGRESS_CHECK_EVERY = 10_000
 ON_MALFORMED_LINE = "on_malformed_line"
 REJECT = "reject"
-
-
-class FeedCheck(t.NamedTuple):
-    """What the pre-flight check found of one feed."""
-
-    feed: Feed
-    readable: bool
-    detail: str
-    # Not readable for another reason than the key's scopes: a wrong key, id or address.
-    failed: bool = False
 
 
 class Pacers(t.NamedTuple):
@@ -422,7 +412,7 @@ class LogEventsStream(RESTStream[ListingPage]):
         position = self._paginator.position if self._paginator is not None else None
         return [parse_timestamp(position)] if position is not None else []
 
-    def preflight(self) -> FeedCheck:
+    def preflight(self) -> AccessCheck:
         """Whether this feed can be read, as a sync reads it, in one listing call (and, when it
         lists a file, that file's first bytes)."""
         since = datetime.datetime.now(datetime.UTC) - RETENTION
@@ -452,15 +442,19 @@ class LogEventsStream(RESTStream[ListingPage]):
             )()
             entries = listing_page(response, self.masker)["data"]
             if not entries:
-                return FeedCheck(self.feed, readable=True, detail="no log file in 30 days")
+                return self._checked(readable=True, detail="no log file in 30 days")
             log_file = LogFile.from_listing(entries[0], self.listing_subject, self.masker)
             host = self._downloader().probe(log_file)
         except AccessDeniedError as refused:
             detail = f"{refused.answer}: grant {self.feed.read_scope}"
-            return FeedCheck(self.feed, readable=False, detail=detail)
+            return self._checked(readable=False, detail=detail)
         except ComplianceTapError as exc:
-            return FeedCheck(self.feed, readable=False, detail=str(exc), failed=True)
-        return FeedCheck(self.feed, readable=True, detail=f"a log file read from {host}")
+            return self._checked(readable=False, detail=str(exc), failed=True)
+        return self._checked(readable=True, detail=f"a log file read from {host}")
+
+    def _checked(self, *, readable: bool, detail: str, failed: bool = False) -> AccessCheck:
+        """What the pre-flight check found of this feed."""
+        return AccessCheck(self.feed.name, self.scope.label, readable, detail, failed, self.named)
 
     def _save_bookmark(self, done: Bookmark) -> None:
         """Record that every file up to ``done`` was fully emitted, and say so in a STATE."""

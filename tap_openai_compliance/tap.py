@@ -27,7 +27,7 @@ from tap_openai_compliance.output import MessageWriter, OutputError
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.run import Run, quiet
 from tap_openai_compliance.side_streams import LogFilesStream, RejectedLinesStream
-from tap_openai_compliance.stateful import stateful_streams
+from tap_openai_compliance.stateful import StatefulStream, stateful_streams
 from tap_openai_compliance.streams import REJECT, LogEventsStream, Pacers
 
 if t.TYPE_CHECKING:
@@ -86,27 +86,32 @@ class TapOpenAICompliance(Tap):
         marks it final: its own test syncs a record of each stream and stops at the first error.
         """
         log_streams = [s for s in self.streams.values() if isinstance(s, LogEventsStream)]
-        checks = [stream.preflight() for stream in log_streams]
+        feeds = [stream.preflight() for stream in log_streams]
+        # The stateful tables read under no other (a user's canvases need a user first).
+        tables = [
+            stream.preflight()
+            for stream in self.streams.values()
+            if isinstance(stream, StatefulStream) and stream.parent_stream_type is None
+        ]
         row = "%-28s %-13s %-8s %s"
-        self.logger.info(row, "feed", "route", "readable", "detail")
-        for check in checks:
+        self.logger.info(row, "feed or table", "route", "readable", "detail")
+        for check in [*feeds, *tables]:
             self.logger.info(
-                row,
-                check.feed.name,
-                check.feed.scope.label,
-                "yes" if check.readable else "no",
-                check.detail,
+                row, check.name, check.kind, "yes" if check.readable else "no", check.detail
             )
-        named = bool(self.config.get("event_types"))
-        failing = [check for check in checks if check.failed or (named and not check.readable)]
-        if failing or not any(check.readable for check in checks):
-            worst = (failing or checks)[0]
+        failing = [check for check in [*feeds, *tables] if check.failing]
+        if feeds and not any(check.readable for check in feeds):
+            failing = failing or feeds
+        if failing:
+            worst = failing[0]
             msg = (
-                f"The pre-flight check failed: {len(failing) or len(checks)} of {len(checks)} "
-                f"feeds cannot be read (first: {worst.feed.name}: {worst.detail})."
+                f"The pre-flight check failed: {len(failing)} of {len(feeds) + len(tables)} "
+                f"feeds and tables cannot be read (first: {worst.name}: {worst.detail})."
             )
             raise ComplianceTapError(msg)
-        self.logger.info("The pre-flight check passed: every feed marked yes can be synced.")
+        self.logger.info(
+            "The pre-flight check passed: every feed and table marked yes can be synced."
+        )
         return True
 
     @override

@@ -554,3 +554,29 @@ def test_the_run_summary_counts_each_tables_rows(api, data, tmp_path):
     (summary,) = [line for line in run.stderr.splitlines() if "Run summary:" in line]
     assert f"gpts: {len(served_rows(data, 'gpts'))} rows" in summary
     assert f"users: {len(served_rows(data, 'users'))} rows" in summary
+
+
+def test_the_pre_flight_check_reads_a_row_of_each_table_and_names_those_it_may_not(
+    api, data, tmp_path
+):
+    api.stateful.unreadable = {"gpts"}
+
+    by_default = run_tap(tmp_path, stateful_config(api), extra_args=["--test"])
+    named = run_tap(
+        tmp_path, stateful_config(api, stateful_tables=["users", "gpts"]), extra_args=["--test"]
+    )
+
+    rows = {
+        line.split(" | ")[-1].split()[0]: line.split(" | ")[-1].split(maxsplit=3)[1:]
+        for line in by_default.stderr.splitlines()
+        if " stateful " in line
+    }
+    assert rows["users"] == ["stateful", "yes", "a row read"]
+    assert rows["gpts"][:2] == ["stateful", "no"]
+    assert "grant chatgpt.enterprise.compliance_export.read" in rows["gpts"][2]
+    assert "user_canvases" not in rows  # read under each user: no call before a sync
+    assert by_default.returncode == 0, by_default.stderr
+    assert named.returncode == 1
+    (line,) = named.errors()
+    assert "The pre-flight check failed: 1 of " in line
+    assert "(first: gpts: HTTP 403" in line

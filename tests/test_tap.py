@@ -280,7 +280,7 @@ def test_the_pre_flight_check_names_each_feed_the_key_may_not_read_and_its_scope
     # Named, it fails the check.
     assert named.returncode == 1
     (line,) = named.errors()
-    assert "1 of 2 feeds cannot be read (first: COSTS" in line
+    assert "1 of 2 feeds and tables cannot be read (first: COSTS" in line
 
 
 def test_the_pre_flight_check_with_a_wrong_key_fails_in_one_line(api, tmp_path):

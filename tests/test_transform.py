@@ -29,6 +29,7 @@ from tap_openai_compliance.sandbox import (
     build_demo_dataset,
     make_event,
 )
+from tap_openai_compliance.sandbox.stateful import INSTRUCTIONS_TEXT, MEMORY_TEXT, PROMPT_TEXT
 from tests.meltano_fixtures import MELTANO, Project, last_lines
 from tests.meltano_project import PROJECT_ROOT, meltano_env
 from tests.test_meltano import distinct_events, message_texts, sandbox_emails
@@ -36,6 +37,7 @@ from tests.test_meltano import distinct_events, message_texts, sandbox_emails
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from tap_openai_compliance.sandbox.stateful import StatefulWorkspace
     from tests.postgres import PostgresCluster
 
 pytestmark = pytest.mark.timeout(600)
@@ -47,6 +49,23 @@ SIGN_INS = {"login_success", "native_login_success", "signup_success"}
 FAILED_SIGN_INS = {"password_login_invalid_password", "password_login_sentinel_blocked"}
 FAILED_SIGN_INS |= {"login_failed"}
 EMAIL_SALT = "salt-for-the-transform-test"
+# The stateful tables the models read, and the models over them.
+STATEFUL = ["users", "gpts", "gpt_configs", "gpt_shared_users", "projects", "project_shared_users"]
+STATEFUL_MODELS = {"user_activity", "sharing_recipients", "gpt_sharing", "project_sharing"}
+# Someone from outside the workspace that a GPT is shared with (its shared users and its own
+# recipients list them), and a project (its own recipients alone, by email).
+GUEST = {
+    "object": "compliance.workspace.user",
+    "id": "user-Guest0Partner000000000Gg07",
+    "email": "guest@partner.example",
+    "name": "Gail Guest",
+    "created_at": 1767225600,
+    "role": "standard-user",
+    "status": "active",
+}
+SHARED_WITH_GUEST = {"gpt": "g-sbx-0003x", "project": "g-p-sbx-0002x"}
+# The GPT a test deletes between two loads: the audit log names it.
+DELETED_GPT = "g-sbx-share"
 
 
 @dataclasses.dataclass
@@ -120,7 +139,31 @@ def module_sandbox() -> Iterator[FakeComplianceAPI]:
         )
         event["action_data"] = {**event["action_data"], "action": "passkey_login_success"}
         api.add_log_file("workspaces", DEMO_WORKSPACE_ID, "AUTH_LOG", [event], now)
+        share_with_a_guest(stateful_data(api))
         yield api
+
+
+def stateful_data(api: FakeComplianceAPI) -> StatefulWorkspace:
+    """The demo workspace's stateful rows, as the sandbox serves them."""
+    return api.stateful.workspace(DEMO_WORKSPACE_ID)
+
+
+def share_with_a_guest(data: StatefulWorkspace) -> None:
+    """Share a GPT (in both of its lists) and a project (in its own list, by email only) with
+    GUEST, who is none of the workspace's users."""
+    gpt_id, project_id = SHARED_WITH_GUEST["gpt"], SHARED_WITH_GUEST["project"]
+    permissions = {"can_read": True, "can_view_config": False, "can_write": False}
+    (gpt,) = [gpt for gpt in data.list("gpts") if gpt["id"] == gpt_id]
+    gpt["sharing"]["recipients"].append(
+        {"object": "compliance.workspace.gpt.shared_user", "id": GUEST["id"]}
+        | {"email": GUEST["email"], "permissions": permissions}
+    )
+    data.put("gpt_shared_users", (gpt_id,), [*data.list("gpt_shared_users", (gpt_id,)), GUEST])
+    (project,) = [project for project in data.list("projects") if project["id"] == project_id]
+    project["sharing"]["recipients"]["data"].append(
+        {"object": "compliance.workspace.project.shared_user", "id": None}
+        | {"email": GUEST["email"], "permissions": permissions}
+    )
 
 
 def stream_events(
@@ -196,6 +239,8 @@ def test_the_job_builds_every_model_and_runs_their_tests_and_freshness(built):
         "conversation_activity_daily",
         "codex_activity_daily",
         "costs_daily",
+        *(f"stg_{table}" for table in STATEFUL),
+        *STATEFUL_MODELS,
     } <= models
     # Tests ran, none failed; the action the reference does not document warns, as designed.
     assert re.search(r"Done\. PASS=\d+ WARN=\d+ ERROR=0 SKIP=0", output), last_lines(output, 80)
@@ -203,7 +248,7 @@ def test_the_job_builds_every_model_and_runs_their_tests_and_freshness(built):
     # Freshness: every stream was loaded and is fresh; the organization's app feeds build
     # models of the same columns as the workspace's.
     assert set(STREAMS) <= warehouse.loaded_streams().keys()
-    for stream in STREAMS:
+    for stream in STREAMS + STATEFUL:
         assert re.search(rf"PASS freshness of openai_compliance\.{stream}\b", output), stream
     app_log_columns = warehouse.query(
         "SELECT table_name, array_agg(column_name::text ORDER BY column_name) AS columns "
@@ -409,6 +454,107 @@ def test_activity_and_costs_per_user_and_day_are_the_sandbox_s(built, module_san
     } == costs
 
 
+# -- the stateful tables ----------------------------------------------------------------------
+
+
+def latest(events: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    """The event of the largest time, then event id (the models' order), or None."""
+    return max(
+        events,
+        key=lambda event: (datetime.fromisoformat(event["timestamp"]), event["event_id"]),
+        default=None,
+    )
+
+
+def test_user_activity_holds_each_user_s_last_sign_in_and_admin_actions(built, module_sandbox):
+    warehouse, _ = built
+    users = {user["id"]: user for user in stateful_data(module_sandbox).list("users")}
+    rows = {row["user_id"]: row for row in warehouse.query("SELECT * FROM {models}.user_activity")}
+    assert rows.keys() == users.keys()
+    for user_id, user in users.items():
+        row = rows[user_id]
+        assert (row["email"], row["name"], row["role"], row["status"]) == (
+            user["email"],
+            user["name"],
+            user["role"],
+            user["status"],
+        )
+        joined = datetime.fromtimestamp(user["created_at"], UTC)
+        assert abs(row["created_at"] - joined) < timedelta(milliseconds=1), user_id
+    # Each user's latest sign-in in the AUTH_LOG served, and their failed ones (the sandbox's
+    # three days are within the 30).
+    events = auth_events(module_sandbox)
+    signed_in = 0
+    for user_id, row in rows.items():
+        theirs = [event for event in events if event["actor"].get("user_id") == user_id]
+        last = latest(event for event in theirs if event["action"] in SIGN_INS)
+        if last is None:
+            assert row["last_sign_in_at"] is None, user_id
+            continue
+        signed_in += 1
+        assert row["last_sign_in_at"] == datetime.fromisoformat(last["timestamp"]), user_id
+        assert row["last_sign_in_ip"] == last["request_metadata"]["client_ip"]
+        assert row["last_sign_in_user_agent"] == last["request_metadata"].get("client_user_agent")
+        assert row["failed_sign_ins_30d"] == sum(e["action"] in FAILED_SIGN_INS for e in theirs)
+    assert signed_in >= 2
+    # Admin actions: how many each user did, and the last one.
+    audit = stream_events(module_sandbox, "AUDIT_LOG").values()
+    admin: dict[str, list[dict[str, t.Any]]] = collections.defaultdict(list)
+    for event in audit:
+        if event["action_privilege"] == "ADMIN" and event["actor"].get("user_id") in users:
+            admin[event["actor"]["user_id"]].append(event)
+    assert len(admin) >= 2
+    assert {
+        user_id: (row["admin_actions"], row["last_admin_action"]) for user_id, row in rows.items()
+    } == {
+        user_id: (len(admin[user_id]), (latest(admin[user_id]) or {}).get("action"))
+        for user_id in users
+    }
+
+
+def audit_gpt_id(event: dict[str, t.Any]) -> str | None:
+    """The GPT an audit event names, under whichever key (as stg_audit_log reads it)."""
+    data = event.get("action_data") or {}
+    named = data.get("gpt_id") or data.get("third_party_gizmo_id")
+    return named or (data.get("id") if event["action"].startswith("CUSTOM_GPT") else None)
+
+
+def test_gpt_and_project_sharing_count_the_shares_the_sandbox_serves(built, module_sandbox):
+    warehouse, _ = built
+    data = stateful_data(module_sandbox)
+    users = {user["id"] for user in data.list("users")}
+    audit = stream_events(module_sandbox, "AUDIT_LOG").values()
+    gpts = {row["gpt_id"]: row for row in warehouse.query("SELECT * FROM {models}.gpt_sharing")}
+    assert gpts.keys() == {gpt["id"] for gpt in data.list("gpts")}
+    for gpt in data.list("gpts"):
+        row = gpts[gpt["id"]]
+        shared = data.list("gpt_shared_users", (gpt["id"],))
+        outside = [user for user in shared if user["id"] not in users]
+        assert row["shared_users"] == len(shared) > 0, gpt["id"]
+        assert row["external_shared_users"] == len(outside)
+        assert row["is_shared_outside_workspace"] == bool(outside)
+        assert row["gpt_name"] == gpt["latest_config"]["data"][0]["name"]
+        assert (row["owner_user_id"], row["owner_email"]) == (gpt["owner_id"], gpt["owner_email"])
+        naming = [event for event in audit if audit_gpt_id(event) == gpt["id"]]
+        assert row["audit_events"] == len(naming)
+        assert row["last_audit_action"] == (latest(naming) or {}).get("action")
+    assert gpts[SHARED_WITH_GUEST["gpt"]]["external_shared_users"] == 1
+    assert gpts["g-sbx-share"]["last_audit_action"] is not None
+    # A project: its shared users and its own recipients (the guest is in those alone).
+    projects = {
+        row["project_id"]: row for row in warehouse.query("SELECT * FROM {models}.project_sharing")
+    }
+    assert projects.keys() == {project["id"] for project in data.list("projects")}
+    for project in data.list("projects"):
+        row = projects[project["id"]]
+        listed = {user["id"] for user in data.list("project_shared_users", (project["id"],))}
+        listed |= {r["id"] or r["email"] for r in project["sharing"]["recipients"]["data"]}
+        assert row["shared_users"] == len(listed), project["id"]
+        assert row["external_shared_users"] == len(listed - users)
+    assert projects[SHARED_WITH_GUEST["project"]]["is_shared_outside_workspace"]
+    assert projects["g-p-sbx-9"]["last_audit_action"] == "PROJECT_UPDATE_SHARING"
+
+
 def model_dumps(warehouse: Warehouse) -> dict[str, str]:
     """Every row of every model as text, by model."""
     dumps = {}
@@ -427,9 +573,32 @@ def find_texts(dumps: dict[str, str], texts: set[str]) -> dict[str, list[str]]:
     return {name: hits for name, hits in found.items() if hits}
 
 
+def stateful_texts(api: FakeComplianceAPI) -> set[str]:
+    """What people wrote in the stateful tables the sandbox serves, which the masked extractor
+    drops: GPTs' and projects' instructions, descriptions and conversation starters, a
+    project's name (as a title), memories, automations' prompts."""
+    data = stateful_data(api)
+    texts = {INSTRUCTIONS_TEXT, MEMORY_TEXT, PROMPT_TEXT}
+    for table in ("gpt_configs", "project_configs"):
+        for configs in data.rows[table].values():
+            for config in configs:
+                texts |= {config["description"], *config["conversation_starters"]}
+    texts |= {
+        config["name"] for configs in data.rows["project_configs"].values() for config in configs
+    }
+    return texts
+
+
+def stateful_people(api: FakeComplianceAPI) -> tuple[set[str], set[str]]:
+    """The emails and names of the people of the stateful tables (the guest included)."""
+    data = stateful_data(api)
+    people = [*data.list("users"), GUEST]
+    return {person["email"] for person in people}, {person["name"] for person in people}
+
+
 def test_no_model_copies_what_people_wrote(built, module_sandbox):
     warehouse, _ = built
-    texts = message_texts(module_sandbox)
+    texts = message_texts(module_sandbox) | stateful_texts(module_sandbox)
     assert len(texts) > 10
     assert find_texts(model_dumps(warehouse), texts) == {}
     # They are in the loaded tables, which the models leave them to.
@@ -455,8 +624,14 @@ def test_a_masked_load_builds_every_model_without_an_email_or_a_message_text(
     models = warehouse.manifest_models()
     assert models <= warehouse.relations().keys()
     dumps = model_dumps(warehouse)
-    assert find_texts(dumps, sandbox_emails(module_sandbox)) == {}
-    assert find_texts(dumps, message_texts(module_sandbox)) == {}
+    emails, names = stateful_people(module_sandbox)
+    assert find_texts(dumps, sandbox_emails(module_sandbox) | emails) == {}
+    assert find_texts(dumps, message_texts(module_sandbox) | stateful_texts(module_sandbox)) == {}
+    # Nor a name the masked extractor drops from the stateful tables. (The log models keep the
+    # names the events carry, payload.identity.name of COSTS for one: masking.md keeps those
+    # unless mapped.)
+    stateful_models = {f"stg_{table}" for table in STATEFUL} | STATEFUL_MODELS
+    assert find_texts({name: dumps[name] for name in stateful_models}, names) == {}
     # The dbt test that checks every model lists every model.
     masked_test = (TRANSFORM / "tests" / "masked" / "no_email_address_in_any_model.sql").read_text()
     assert set(re.findall(r"'((?:stg_)?[a-z_]+)'", masked_test)) >= models
@@ -468,6 +643,24 @@ def test_a_masked_load_builds_every_model_without_an_email_or_a_message_text(
     # The columns the masked extractor drops read as NULL.
     assert all(row["output_items"] is None for row in warehouse.rows_by_id("stg_app_log").values())
     assert all(row["unknown_fields"] is None for row in rows.values())
+    # The stateful models answer the same: hashed emails join users, their shares and the logs
+    # alike (names read as NULL).
+    users = warehouse.query("SELECT * FROM {models}.user_activity")
+    assert users
+    assert all(re.fullmatch(r"[0-9a-f]{64}", row["email"]) for row in users)
+    assert all(row["name"] is None for row in users)
+    assert sum(row["last_sign_in_at"] is not None for row in users) >= 2
+    sharing = warehouse.query(
+        "SELECT gpt_id AS id, gpt_name, owner_email, shared_users, external_shared_users "
+        "FROM {models}.gpt_sharing UNION ALL SELECT project_id, NULL, owner_email, shared_users, "
+        "external_shared_users FROM {models}.project_sharing"
+    )
+    assert all(re.fullmatch(r"[0-9a-f]{64}", row["owner_email"]) for row in sharing)
+    outside = {
+        row["id"]: row["external_shared_users"] for row in sharing if row["external_shared_users"]
+    }
+    assert outside == dict.fromkeys(SHARED_WITH_GUEST.values(), 1)
+    assert all(row["gpt_name"] for row in sharing if row["id"].startswith("g-sbx-"))
 
 
 # -- the incremental path ---------------------------------------------------------------------
@@ -488,7 +681,7 @@ def newest_auth_files(api: FakeComplianceAPI) -> list[t.Any]:
     return sorted(files, key=lambda log_file: (log_file.end_time, log_file.id), reverse=True)
 
 
-def test_a_late_file_and_a_second_load_of_the_same_data_change_only_what_they_should(
+def test_a_late_file_a_deleted_gpt_and_a_second_load_change_only_what_they_should(
     tmp_path, meltano_home, postgres
 ):
     with FakeComplianceAPI(api_key=DEMO_API_KEY) as api:
@@ -501,6 +694,15 @@ def test_a_late_file_and_a_second_load_of_the_same_data_change_only_what_they_sh
             (row["activity_date"], row["user_id"]): row
             for row in warehouse.query("SELECT * FROM {models}.sign_ins_daily")
         }
+        gpts_before = warehouse.query("SELECT * FROM {models}.gpt_sharing ORDER BY gpt_id")
+        audit_before = warehouse.query(
+            "SELECT event_id FROM {models}.stg_audit_log WHERE gpt_id = %s ORDER BY 1", DELETED_GPT
+        )
+        assert DELETED_GPT in {row["gpt_id"] for row in gpts_before}
+        assert audit_before, "the audit log names the GPT to delete"
+        # Deleted in the workspace before the next load: the loader marks it, and its shares,
+        # deleted (_sdc_deleted_at); the models leave it, and it only.
+        api.stateful.delete_gpt(DEMO_WORKSPACE_ID, DELETED_GPT)
 
         newest = newest_auth_files(api)[0]
         copied, older, tied_low, tied_high = [
@@ -538,6 +740,37 @@ def test_a_late_file_and_a_second_load_of_the_same_data_change_only_what_they_sh
             tied[event["event_id"]] = (file_id, copy)
 
         warehouse.run("sync-postgres-transform")
+
+        (deleted,) = warehouse.query(
+            "SELECT _sdc_deleted_at FROM {raw}.gpts WHERE id = %s", DELETED_GPT
+        )
+        assert deleted["_sdc_deleted_at"] is not None
+        gpts_after = warehouse.query("SELECT * FROM {models}.gpt_sharing ORDER BY gpt_id")
+        assert [row["gpt_id"] for row in gpts_after] == [
+            row["gpt_id"] for row in gpts_before if row["gpt_id"] != DELETED_GPT
+        ]
+        unchanged = {"_transformed_at", "synced_at"}
+        assert [
+            {key: value for key, value in row.items() if key not in unchanged} for row in gpts_after
+        ] == [
+            {key: value for key, value in row.items() if key not in unchanged}
+            for row in gpts_before
+            if row["gpt_id"] != DELETED_GPT
+        ]
+        assert (
+            warehouse.query(
+                "SELECT * FROM {models}.sharing_recipients WHERE shared_id = %s", DELETED_GPT
+            )
+            == []
+        )
+        # Its history stays: the audit events that name it.
+        assert (
+            warehouse.query(
+                "SELECT event_id FROM {models}.stg_audit_log WHERE gpt_id = %s ORDER BY 1",
+                DELETED_GPT,
+            )
+            == audit_before
+        )
 
         after = {name: warehouse.rows_by_id(f"stg_{name}") for name in STREAMS}
         auth_before, auth_after = before.pop("auth_log"), after.pop("auth_log")

@@ -1,20 +1,26 @@
 {#-
   Reading the loaded JSON the same way on PostgreSQL (jsonb) and Snowflake (VARIANT).
-  A path is a dotted string of object keys, e.g. 'client_ip_details.country'. A value that is
-  missing, JSON null, or of another JSON type than asked reads as SQL NULL: a malformed event
-  leaves a column empty instead of failing the build.
+  A path is a dotted string of object keys, e.g. 'client_ip_details.country', where a number
+  is an array's index (from 0), e.g. 'latest_config.data.0.name'. A value that is missing, JSON
+  null, or of another JSON type than asked reads as SQL NULL: a malformed event leaves a column
+  empty instead of failing the build.
 -#}
+
+{#- One step of a path: an object's key, or an array's index. -#}
+{% macro _json_step(key) -%}
+  {%- if key.isdigit() -%}{{ key }}{%- else -%}'{{ key }}'{%- endif -%}
+{%- endmacro %}
 
 {% macro json_get(column, path) -%}
   {{ return(adapter.dispatch('json_get', 'openai_compliance')(column, path)) }}
 {%- endmacro %}
 
 {% macro default__json_get(column, path) -%}
-  nullif({{ column }}{% for key in path.split('.') %} -> '{{ key }}'{% endfor %}, 'null'::jsonb)
+  nullif({{ column }}{% for key in path.split('.') %} -> {{ openai_compliance._json_step(key) }}{% endfor %}, 'null'::jsonb)
 {%- endmacro %}
 
 {% macro snowflake__json_get(column, path) -%}
-  strip_null_value({{ column }}{% for key in path.split('.') %}['{{ key }}']{% endfor %})
+  strip_null_value({{ column }}{% for key in path.split('.') %}[{{ openai_compliance._json_step(key) }}]{% endfor %})
 {%- endmacro %}
 
 
@@ -25,7 +31,7 @@
 
 {% macro default__json_text(column, path) -%}
   {%- set keys = path.split('.') -%}
-  ({{ column }}{% for key in keys[:-1] %} -> '{{ key }}'{% endfor %} ->> '{{ keys[-1] }}')
+  ({{ column }}{% for key in keys[:-1] %} -> {{ openai_compliance._json_step(key) }}{% endfor %} ->> {{ openai_compliance._json_step(keys[-1]) }})
 {%- endmacro %}
 
 {% macro snowflake__json_text(column, path) -%}

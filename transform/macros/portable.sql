@@ -120,3 +120,17 @@
 {% macro snowflake__row_as_text(alias) -%}
   to_varchar(object_construct_keep_null({{ alias }}.*))
 {%- endmacro %}
+
+
+{#- A Unix time in seconds (a number, fractions kept to the millisecond) as a timestamp with time zone. -#}
+{% macro epoch_timestamp(expression) -%}
+  {{ return(adapter.dispatch('epoch_timestamp', 'openai_compliance')(expression)) }}
+{%- endmacro %}
+
+{% macro default__epoch_timestamp(expression) -%}
+  to_timestamp(cast({{ expression }} as double precision))
+{%- endmacro %}
+
+{% macro snowflake__epoch_timestamp(expression) -%}
+  to_timestamp_tz(cast(round({{ expression }} * 1000) as number(38, 0)), 3)
+{%- endmacro %}

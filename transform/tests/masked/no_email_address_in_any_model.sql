@@ -10,7 +10,9 @@
     'stg_chatgpt_plugin_spreadsheet', 'stg_costs', 'stg_costs_billing',
     'compliance_events', 'sign_ins_daily', 'failed_sign_ins', 'admin_actions',
     'admin_actions_daily', 'app_authorizations', 'app_links', 'conversation_activity_daily',
-    'codex_activity_daily', 'costs_daily',
+    'codex_activity_daily', 'costs_daily', 'stg_users', 'stg_gpts', 'stg_gpt_configs',
+    'stg_gpt_shared_users', 'stg_projects', 'stg_project_shared_users', 'user_activity',
+    'sharing_recipients', 'gpt_sharing', 'project_sharing',
 ] %}
 
 {% for model in models %}

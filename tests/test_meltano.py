@@ -382,6 +382,27 @@ def message_texts(api: FakeComplianceAPI) -> set[str]:
     return found
 
 
+# Where the log events name a person beside an email.
+PEOPLE_NAMES: dict[str, tuple[str, ...]] = {
+    "COSTS": ("payload", "identity", "name"),
+    "CUSTOM_AGENTS_LOG": ("event_details", "invoker", "initiator", "display_name"),
+}
+
+
+def people_names(api: FakeComplianceAPI) -> set[str]:
+    """Every person's name the log events carry beside an email."""
+    found = set()
+    for feed in KNOWN_FEEDS:
+        path = PEOPLE_NAMES.get(feed.event_type)
+        for event in served_events(api, feed) if path else ():
+            value: t.Any = event
+            for key in path or ():
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, str) and value:
+                found.add(value)
+    return found
+
+
 def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(project, sandbox):
     # A field no schema declares yet, holding an email and text: it must not leak either.
     leaky = next(iter(distinct_events(sandbox, feed_named("AUTH_LOG")).values()))
@@ -390,8 +411,10 @@ def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(projec
     add_newer_files(sandbox, "AUTH_LOG", 1, repeat=leaky)
     emails = sandbox_emails(sandbox)
     texts = message_texts(sandbox) | {leaky["annotation"]}
+    names = people_names(sandbox)
     assert "leak.check@example.com" in emails
     assert len(texts) > 10
+    assert names
 
     project.run(
         "tap-openai-compliance--masked",
@@ -408,6 +431,7 @@ def test_the_masked_extractor_loads_no_email_and_no_message_text_anywhere(projec
             dump = "\n".join(row["row"] for row in conn.execute(query))
             assert not [email for email in emails if email in dump], table
             assert not [text for text in texts if json.dumps(text)[1:-1] in dump], table
+            assert not [name for name in names if json.dumps(name) in dump], table
     for feed in KNOWN_FEEDS:
         rows = project.rows_by_id(feed.stream_name)
         events = distinct_events(sandbox, feed)

@@ -25,8 +25,9 @@ def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
     with FakeComplianceAPI(api_key=API_KEY, downloads_per_window=(5, 60.0)) as api:
         api.add_principal("workspaces", WORKSPACE_ID)
         file_ids = add_files(api, "AUTH_LOG", hourly(6))
+        # The sixth download's turn comes a minute after the first, long after the budget.
         config = tap_config(
-            api, event_types=["AUTH_LOG"], downloads_per_minute=5, max_run_minutes=0.05
+            api, event_types=["AUTH_LOG"], downloads_per_minute=5, max_run_minutes=0.25
         )
 
         run = run_tap(tmp_path, config)
@@ -38,7 +39,7 @@ def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
     bookmark = run.last_state["bookmarks"]["auth_log"]
     assert files_covered_by(bookmark, api, file_ids) == set(file_ids[:5])
     (line,) = [line for line in run.stderr.splitlines() if STOPPED in line]
-    assert "Run summary: stopped taking new log files after max_run_minutes (0.05)" in line
+    assert "Run summary: stopped taking new log files after max_run_minutes (0.25)" in line
     assert "auth_log: 5 files, 15 records" in line
     assert "the next run goes on from the last STATE" in line
     assert run.errors() == []
@@ -47,13 +48,14 @@ def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
 def test_runs_ended_by_their_budget_together_load_every_event_once_downloading_none_twice(
     api, tmp_path
 ):
-    file_ids = {"auth_log": add_files(api, "AUTH_LOG", hourly(12))}
-    file_ids["audit_log"] = add_files(api, "AUDIT_LOG", hourly(4))
+    # About 7 s of downloads, runs of 3 s (a second of it the tap's start): several runs.
+    file_ids = {"auth_log": add_files(api, "AUTH_LOG", hourly(20))}
+    file_ids["audit_log"] = add_files(api, "AUDIT_LOG", hourly(8))
     api.storage_latency = 0.5
     config = tap_config(
         api,
         event_types=["AUTH_LOG", "AUDIT_LOG"],
-        max_run_minutes=0.025,
+        max_run_minutes=0.05,
         max_concurrent_downloads=2,
     )
 

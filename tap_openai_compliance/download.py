@@ -115,6 +115,8 @@ class Downloader:
         # Files whose body is on its way: from the call to the API to the verified file.
         self._transfers: set[str] = set()
         self._retry = retry
+        # Per worker thread: the turn booked for the first call of the file it took.
+        self._first_turns = _BookedTurn()
         self._fetch = retry.wrap(self._fetch_once, self.subject, self._wait_turn)
 
     def subject(self, log_file: LogFile, *_: t.Any) -> str:
@@ -135,6 +137,7 @@ class Downloader:
                 holding=self._holding,
                 out_of_time=self._out_of_time,
                 transferring=lambda log_file: log_file.id in self._transfers,
+                on_take=self._book_first_turn,
             )
 
     def probe(self, log_file: LogFile) -> str:
@@ -150,9 +153,21 @@ class Downloader:
 
         return self._retry.wrap(first_bytes, self.subject, self._wait_turn)(log_file)
 
+    def _book_first_turn(self, _log_file: LogFile) -> None:
+        """Book the first call of the file a worker takes, in listing order.
+
+        Workers racing for the pacer could otherwise book a later file's call first: with a
+        budget nearly spent, that file gets the last turn of the minute, while the earlier
+        file, which the sync needs first, waits a minute for the next.
+        """
+        self._first_turns.turn = self._pacer.book_turn()
+
     def _wait_turn(self) -> None:
         """Wait for the download endpoint's pace; none of it once the run is out of time."""
-        self._pacer.wait_turn(self._sleep_unless_holding)
+        turn, self._first_turns.turn = self._first_turns.turn, None
+        if turn is None:
+            turn = self._pacer.book_turn()
+        self._pacer.wait_for(turn, self._sleep_unless_holding)
 
     def _sleep_unless_holding(self, seconds: float) -> None:
         """Sleep, but give the call up as soon as the run is out of time."""
@@ -397,6 +412,7 @@ def download_in_order(
     holding: threading.Event | None = None,
     out_of_time: Callable[[], bool] = lambda: False,
     transferring: Callable[[LogFile], bool] = lambda _file: True,
+    on_take: Callable[[LogFile], None] = lambda _file: None,
 ) -> Generator[tuple[LogFile, Path], None, None]:
     """Download up to ``workers`` files at once, yielding them in listing order.
 
@@ -415,9 +431,12 @@ def download_in_order(
     files whose body is on its way (``transferring``) are still yielded, in order, up to the
     first one dropped, or waiting for a turn or a retry. So no file is downloaded twice across
     runs that stop for time.
+
+    ``on_take(file)`` is called as a worker takes the file, one worker at a time, so in
+    listing order (the downloader books the file's turn at the API there).
     """
     holding = holding or threading.Event()
-    pool = WorkerPool(workers, download)
+    pool = WorkerPool(workers, download, on_take)
     pending: collections.deque[tuple[LogFile, concurrent.futures.Future[Path]]] = (
         collections.deque()
     )
@@ -486,8 +505,16 @@ class WorkerPool:
     exit, these can be abandoned in the middle of a download when the sync stops.
     """
 
-    def __init__(self, size: int, download: Callable[[LogFile], Path]) -> None:
+    def __init__(
+        self,
+        size: int,
+        download: Callable[[LogFile], Path],
+        on_take: Callable[[LogFile], None] = lambda _file: None,
+    ) -> None:
         self._download = download
+        self._on_take = on_take
+        # Held from taking a job until its ``on_take`` returns: what it does follows the queue.
+        self._taking = threading.Lock()
         self._jobs: queue.SimpleQueue[tuple[LogFile, concurrent.futures.Future[Path]] | None] = (
             queue.SimpleQueue()
         )
@@ -508,14 +535,24 @@ class WorkerPool:
 
     def _work(self) -> None:
         """Download queued files until told to end; a cancelled one is skipped."""
-        while (job := self._jobs.get()) is not None:
-            log_file, future = job
-            if not future.set_running_or_notify_cancel():
-                continue
+        while True:
+            with self._taking:
+                if (job := self._jobs.get()) is None:
+                    return
+                log_file, future = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                self._on_take(log_file)
             try:
                 future.set_result(self._download(log_file))
             except BaseException as exc:
                 future.set_exception(exc)
+
+
+class _BookedTurn(threading.local):
+    """A thread's booked turn at the pacer, until its call takes it (None: none booked)."""
+
+    turn: float | None = None
 
 
 def _delete_result(future: concurrent.futures.Future[Path]) -> None:

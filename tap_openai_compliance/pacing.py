@@ -112,9 +112,15 @@ class Pacer:
 
     def wait_turn(self, sleep: Callable[[float], None] = time.sleep) -> None:
         """Return when this call's turn has come; ``sleep`` does the waiting (it may raise)."""
+        self.wait_for(self.book_turn(), sleep)
+
+    def book_turn(self) -> float:
+        """Book the next turn, without waiting for it: turns come in the order they are booked.
+
+        Returns when (on this pacer's clock) the turn is; ``wait_for`` waits for it.
+        """
         with self._lock:
-            now = self._clock()
-            turn = max(now, self._next_call, self._paused_until, self._last_turn)
+            turn = max(self._clock(), self._next_call, self._paused_until, self._last_turn)
             turns = self._budget_turns
             if turns.maxlen is not None and len(turns) == turns.maxlen:
                 turn = max(turn, turns[0] + self._budget_span + WINDOW_MARGIN)
@@ -124,8 +130,12 @@ class Pacer:
             paced = [rate for rate in (self._cap, self._learned, self._from_headers) if rate]
             if paced:
                 self._next_call = turn + 1 / min(paced)
-        if turn > now:
-            sleep(turn - now)
+            return turn
+
+    def wait_for(self, turn: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Return when the booked ``turn`` has come, and then the shared cap's turn."""
+        if (delay := turn - self._clock()) > 0:
+            sleep(delay)
         if self._shared_cap is not None:
             self._shared_cap.wait_turn(sleep)
 

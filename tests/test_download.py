@@ -98,7 +98,7 @@ def log_files(count: int) -> list[LogFile]:
     """``count`` listing entries (no body needed: the download below writes its own)."""
     return [
         LogFile.from_listing(
-            {"id": f"f{n}", "end_time": f"2026-11-20T0{n}:00:00Z"}, "Listing", NO_SECRETS
+            {"id": f"f{n}", "end_time": f"2026-11-20T{n:02}:00:00Z"}, "Listing", NO_SECRETS
         )
         for n in range(count)
     ]
@@ -142,6 +142,24 @@ def test_files_come_out_in_listing_order_however_their_downloads_finish(tmp_path
     assert handed_out == [(f.id, f.id) for f in files]
     assert download.most_at_once == 3
     assert list(tmp_path.iterdir()) == [], "each file is deleted once the caller moved on"
+
+
+def test_workers_take_files_in_listing_order_however_long_taking_one_lasts(tmp_path):
+    # Taking a file books its call's turn at the API; a worker slow to book (the pacer's lock
+    # busy) must not let the next file's worker book first: the budget's last turn of a
+    # minute would go to a file the sync needs later.
+    files = log_files(12)
+    taken: list[str] = []
+    delays = iter([0.02, 0.0, 0.01] * 4)
+
+    def take(log_file: LogFile) -> None:
+        time.sleep(next(delays))
+        taken.append(log_file.id)
+
+    for _ in download_in_order(files, Writer(tmp_path, {}), 3, threading.Event(), on_take=take):
+        pass
+
+    assert taken == [f.id for f in files]
 
 
 def test_a_failed_download_surfaces_at_its_turn_after_every_earlier_file(tmp_path):

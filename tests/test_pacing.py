@@ -198,6 +198,20 @@ def test_a_budget_of_calls_a_minute_holds_from_the_first_call_in_any_minute():
     assert pacer.seconds_for(100) == pytest.approx(120)
 
 
+def test_turns_come_in_the_order_they_were_booked_whoever_waits_first():
+    clock = FakeClock()
+    pacer = Pacer(clock=clock, budget_per_minute=2)
+    booked = [pacer.book_turn() for _ in range(3)]
+
+    # The third booking is the one that waits a minute, whichever caller reaches wait_for first.
+    pacer.wait_for(booked[2], clock.sleep)
+    assert clock.slept == [pytest.approx(60 + WINDOW_MARGIN)]
+    clock.slept.clear()
+    pacer.wait_for(booked[0], clock.sleep)
+    pacer.wait_for(booked[1], clock.sleep)
+    assert clock.slept == []
+
+
 def test_a_lower_limit_learned_from_refusals_takes_over_from_the_budget():
     clock = FakeClock()
     pacer = Pacer(clock=clock, budget_per_minute=50)

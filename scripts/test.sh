@@ -24,4 +24,6 @@ ruff format --check .
 echo "==> mypy"
 mypy
 echo "==> pytest"
-pytest "$@"
+# One worker per core: the end-to-end modules share one (tests/meltano_fixtures.py END_TO_END),
+# the others take the rest. `-n 0` among the arguments runs everything in this process.
+pytest --numprocesses=auto --dist=loadgroup "$@"

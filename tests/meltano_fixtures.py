@@ -32,6 +32,10 @@ if t.TYPE_CHECKING:
     import psycopg
 
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
+# The end-to-end modules' mark: under pytest-xdist (scripts/test.sh) they all run in one worker,
+# so that the session's cluster and Meltano installation are made once, while the other workers
+# take the tests without Meltano.
+END_TO_END = pytest.mark.xdist_group("meltano-and-postgres")
 # What the tests run. Inherited plugins share their parent's virtualenv; the dbt transformers
 # each get one of their own.
 PLUGINS = (

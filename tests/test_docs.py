@@ -54,6 +54,7 @@ from tap_openai_compliance.sandbox import (
     build_demo_dataset,
 )
 from tap_openai_compliance.tables import TABLES
+from tests.meltano_fixtures import END_TO_END
 from tests.meltano_project import PROJECT_ROOT, without_foreign_settings
 
 if t.TYPE_CHECKING:
@@ -61,7 +62,7 @@ if t.TYPE_CHECKING:
 
     from tests.postgres import PostgresCluster
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [END_TO_END, pytest.mark.timeout(900)]
 
 MELTANO = shutil.which("meltano", path=str(Path(sys.executable).parent)) or "meltano"
 

@@ -31,7 +31,7 @@ from tap_openai_compliance.sandbox import (
     make_event,
 )
 from tests.conftest import as_served
-from tests.meltano_fixtures import Project, last_lines
+from tests.meltano_fixtures import END_TO_END, Project, last_lines
 from tests.meltano_project import PROJECT_ROOT
 
 if t.TYPE_CHECKING:
@@ -41,7 +41,7 @@ EMAIL_SALT = "salt-for-the-masking-test"
 STREAMS = [feed.stream_name for feed in KNOWN_FEEDS]
 TAP_FIELDS = {"_sdc_log_file_id", "_sdc_log_file_end_time", "_sdc_unknown_fields"}
 UNKNOWN_FIELD = "risk_assessment"
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [END_TO_END, pytest.mark.timeout(600)]
 
 
 # -- what the sandbox serves -------------------------------------------------------------------

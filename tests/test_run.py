@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 
+import pytest
+
 from tap_openai_compliance.sandbox import FakeComplianceAPI
 from tests.conftest import (
     API_KEY,
@@ -20,6 +22,7 @@ from tests.tap_runner import run_tap
 STOPPED = "stopped taking new log files after max_run_minutes"
 
 
+@pytest.mark.waits
 def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
     # The download endpoint allows 5 calls a minute here: a sixth within it would be refused.
     with FakeComplianceAPI(api_key=API_KEY, downloads_per_window=(5, 60.0)) as api:
@@ -45,6 +48,7 @@ def test_downloads_keep_to_the_documented_limit_from_the_first_call(tmp_path):
     assert run.errors() == []
 
 
+@pytest.mark.waits
 def test_runs_ended_by_their_budget_together_load_every_event_once_downloading_none_twice(
     api, tmp_path
 ):

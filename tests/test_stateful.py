@@ -316,6 +316,7 @@ def test_each_endpoint_is_paced_to_its_documented_limit(api, tmp_path):
     }
 
 
+@pytest.mark.waits
 def test_a_call_past_the_documented_minute_waits_instead_of_being_refused(api, tmp_path):
     # 51 pages of Codex environments at 50 calls a minute: the last waits for the minute.
     build_stateful_dataset(

@@ -29,6 +29,7 @@ from tap_openai_compliance.sandbox.stateful import (
     PROMPT_TEXT,
 )
 from tap_openai_compliance.tables import TABLES
+from tests.meltano_fixtures import END_TO_END
 from tests.meltano_project import PROJECT_ROOT
 from tests.stateful_helpers import served_rows, without_download_urls
 from tests.test_meltano import as_loaded
@@ -39,7 +40,7 @@ if t.TYPE_CHECKING:
     from tap_openai_compliance.sandbox.stateful import StatefulWorkspace
     from tests.meltano_fixtures import Project
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [END_TO_END, pytest.mark.timeout(600)]
 PER_USER = {"TAP_OPENAI_COMPLIANCE_PER_USER_TABLES": "true"}
 DELETED_GPT = "g-sbx-procurement"
 EMAIL_SALT = "salt-for-the-stateful-masking-test"

@@ -30,7 +30,7 @@ from tap_openai_compliance.sandbox import (
     make_event,
 )
 from tap_openai_compliance.sandbox.stateful import INSTRUCTIONS_TEXT, MEMORY_TEXT, PROMPT_TEXT
-from tests.meltano_fixtures import MELTANO, Project, last_lines
+from tests.meltano_fixtures import END_TO_END, MELTANO, Project, last_lines
 from tests.meltano_project import PROJECT_ROOT, meltano_env
 from tests.test_meltano import distinct_events, message_texts, sandbox_emails
 
@@ -40,7 +40,7 @@ if t.TYPE_CHECKING:
     from tap_openai_compliance.sandbox.stateful import StatefulWorkspace
     from tests.postgres import PostgresCluster
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [END_TO_END, pytest.mark.timeout(600)]
 TRANSFORM = PROJECT_ROOT / "transform"
 # The streams the staging models read: one per feed, the workspace's and the organization's.
 STREAMS = [feed.stream_name for feed in KNOWN_FEEDS]

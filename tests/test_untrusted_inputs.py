@@ -476,6 +476,7 @@ def test_a_negative_file_size_is_a_malformed_listing(api, tmp_path):
     assert "-1 bytes" not in line
 
 
+@pytest.mark.waits
 def test_a_storage_host_trickling_bytes_is_given_up_on_and_the_file_fetched_again(api, tmp_path):
     (file_id,) = add_files(api, "AUTH_LOG", [NOW - timedelta(hours=1)], events_per_file=4)
     api.inject("storage", Fault.trickle(bytes_per_second=20))

@@ -16,11 +16,15 @@ import certifi
 import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
+from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from singer_sdk.streams import RESTStream
+from typing_extensions import override
 
 from tap_openai_compliance.errors import ComplianceTapError
 from tap_openai_compliance.links import host_header, request_target
 from tap_openai_compliance.pacing import retry_after
+from tap_openai_compliance.settings import key_problem
 from tap_openai_compliance.wording import (
     asked_to_wait_too_long,
     cause_of,
@@ -89,6 +93,45 @@ def new_session() -> requests.Session:
     session.stream = True
     session.verify = ca_bundle()
     return session
+
+
+_Token = t.TypeVar("_Token")
+
+
+class ComplianceAPIStream(RESTStream[_Token]):
+    """How every stream calls the API: with the key, its headers and timeouts, answers streamed."""
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return str(self.config["api_url"]).rstrip("/")
+
+    @override
+    @functools.cached_property
+    def authenticator(self) -> BearerTokenAuthenticator:
+        key = str(self.config.get("api_key") or "")
+        # Checked again here for runs without config validation: http.client's own error
+        # would quote the header, key and all.
+        if problem := key_problem(key):
+            raise ComplianceTapError(problem)
+        return BearerTokenAuthenticator(token=key)
+
+    @override
+    @property
+    def http_headers(self) -> dict[str, str]:
+        return {"User-Agent": self.user_agent, "Accept": "application/json"}
+
+    @override
+    @property
+    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
+        # requests takes (connect, read): a host that does not answer is given up on in
+        # seconds, while a slow body keeps its read timeout.
+        return (float(self.config["connect_timeout"]), float(self.config["request_timeout"]))
+
+    @override
+    @functools.cached_property
+    def requests_session(self) -> requests.Session:
+        return new_session()
 
 
 class Connections:

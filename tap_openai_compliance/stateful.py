@@ -15,7 +15,6 @@ Calls go to the API host only, with the key, as GET: the same endpoints take DEL
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 import typing as t
@@ -26,25 +25,22 @@ from urllib.parse import quote
 
 import orjson
 from singer_sdk import metrics
-from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
-from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_openai_compliance.client import (
     AccessDeniedError,
     ComplianceAPIError,
+    ComplianceAPIStream,
     RetryPolicy,
     check_api_response,
-    new_session,
 )
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
 from tap_openai_compliance.pacing import Pacer
 from tap_openai_compliance.records import UNKNOWN_FIELDS, without_nul
 from tap_openai_compliance.run import AccessCheck
-from tap_openai_compliance.settings import key_problem
 from tap_openai_compliance.tables import (
     EMIT_ACTIVATE_VERSION,
     KEEP_DOWNLOAD_URLS,
@@ -239,7 +235,7 @@ class StatefulPaginator(BaseAPIPaginator[str | None]):
         return True
 
 
-class StatefulStream(RESTStream[str | None]):
+class StatefulStream(ComplianceAPIStream[str | None]):
     """One stateful table: its endpoint read whole, as GET, at the pace it allows."""
 
     table: t.ClassVar[Table]
@@ -470,11 +466,6 @@ class StatefulStream(RESTStream[str | None]):
     # -- SDK hooks: calling the API, and paging ------------------------------------------
 
     @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
-    @override
     def get_url(self, context: Context | None) -> str:
         """The endpoint under this workspace (and parent rows), each id one path segment."""
         values = {"workspace_id": str(self.config["workspace_id"]), **(context or {})}
@@ -483,31 +474,6 @@ class StatefulStream(RESTStream[str | None]):
             path = path.replace(f"{{{name}}}", path_segment(str(value), self.subject, self.masker))
         workspace = path_segment(values["workspace_id"], self.subject, self.masker)
         return f"{self.url_base}/workspaces/{workspace}/{path}"
-
-    @override
-    @functools.cached_property
-    def authenticator(self) -> BearerTokenAuthenticator:
-        key = str(self.config.get("api_key") or "")
-        # Checked again for runs without config validation: http.client's own error would
-        # quote the header, key and all.
-        if problem := key_problem(key):
-            raise ComplianceTapError(problem)
-        return BearerTokenAuthenticator(token=key)
-
-    @override
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"User-Agent": self.user_agent, "Accept": "application/json"}
-
-    @override
-    @property
-    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
-        return (float(self.config["connect_timeout"]), float(self.config["request_timeout"]))
-
-    @override
-    @functools.cached_property
-    def requests_session(self) -> requests.Session:
-        return new_session()
 
     @override
     def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:

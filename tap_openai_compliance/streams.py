@@ -15,11 +15,9 @@ import sys
 import typing as t
 from urllib.parse import quote
 
-from singer_sdk.authenticators import BearerTokenAuthenticator
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import StateMessage
-from singer_sdk.streams import RESTStream
 from typing_extensions import override
 
 from tap_openai_compliance.batching import (
@@ -32,9 +30,9 @@ from tap_openai_compliance.batching import (
 from tap_openai_compliance.bookmark import Bookmark
 from tap_openai_compliance.client import (
     AccessDeniedError,
+    ComplianceAPIStream,
     RetryPolicy,
     check_api_response,
-    new_session,
     nothing_answers,
 )
 from tap_openai_compliance.download import Downloader
@@ -61,7 +59,7 @@ from tap_openai_compliance.records import (
 from tap_openai_compliance.run import AccessCheck, quiet
 from tap_openai_compliance.schemas import event_schema
 from tap_openai_compliance.scratch import run_directory
-from tap_openai_compliance.settings import RETENTION, key_problem
+from tap_openai_compliance.settings import RETENTION
 from tap_openai_compliance.side_streams import REJECTED_LINES
 from tap_openai_compliance.timestamps import (
     LATEST,
@@ -104,7 +102,7 @@ class Pacers(t.NamedTuple):
     download: Pacer
 
 
-class LogEventsStream(RESTStream[ListingPage]):
+class LogEventsStream(ComplianceAPIStream[ListingPage]):
     """The events of one feed, read file by file in the listing's order."""
 
     primary_keys: t.ClassVar[list[str]] = ["event_id"]
@@ -508,38 +506,6 @@ class LogEventsStream(RESTStream[ListingPage]):
         )
 
     # -- SDK hooks: calling the API, and paging through the listing ----------------------
-
-    @override
-    @property
-    def url_base(self) -> str:
-        return str(self.config["api_url"]).rstrip("/")
-
-    @override
-    @functools.cached_property
-    def authenticator(self) -> BearerTokenAuthenticator:
-        key = str(self.config.get("api_key") or "")
-        # Checked again here for runs without config validation: http.client's own error
-        # would quote the header, key and all.
-        if problem := key_problem(key):
-            raise ComplianceTapError(problem)
-        return BearerTokenAuthenticator(token=key)
-
-    @override
-    @property
-    def http_headers(self) -> dict[str, str]:
-        return {"User-Agent": self.user_agent, "Accept": "application/json"}
-
-    @override
-    @property
-    def timeout(self) -> tuple[float, float]:  # type: ignore[override]
-        # requests takes (connect, read): a host that does not answer is given up on in
-        # seconds, while a slow body keeps its read timeout.
-        return (float(self.config["connect_timeout"]), float(self.config["request_timeout"]))
-
-    @override
-    @functools.cached_property
-    def requests_session(self) -> requests.Session:
-        return new_session()
 
     @override
     def request_decorator(self, func: Callable[P, R]) -> Callable[P, R]:

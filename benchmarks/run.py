@@ -323,6 +323,11 @@ def run_process(
 # -- the tap and its references, each a process ----------------------------------------------
 
 
+# What every case but download_limit and stateful sets: downloads not held to the documented
+# limit (the fake enforces none), and no stateful table.
+LOG_FEEDS_UNPACED = {"downloads_per_minute": UNLIMITED_DOWNLOADS, "stateful_tables": []}
+
+
 def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
     """Settings for one event type against the fake; everything else at the tap's defaults,
     but for downloads not held to the documented limit (the download_limit case's subject)
@@ -334,8 +339,7 @@ def tap_config(api: FakeComplianceAPI, **overrides: t.Any) -> dict[str, t.Any]:
         "api_url": api.api_url,
         "event_types": [EVENT_TYPE],
         "start_date": START_DATE,
-        "downloads_per_minute": UNLIMITED_DOWNLOADS,
-        "stateful_tables": [],
+        **LOG_FEEDS_UNPACED,
         **overrides,
     }
 
@@ -698,6 +702,7 @@ def sandbox_case(sizes: Sizes, workdir: Path, _: argparse.Namespace) -> dict[str
             "workspace_id": DEMO_WORKSPACE_ID,
             "organization_id": DEMO_ORGANIZATION_ID,
             "start_date": format_timestamp(start),
+            **LOG_FEEDS_UNPACED,
         }
         tap = run_tap(config, workdir)
         tap_calls = len(api_statuses(api))
@@ -930,7 +935,7 @@ def postgres_case(sizes: Sizes, workdir: Path, args: argparse.Namespace) -> dict
             "workspace_id": DEMO_WORKSPACE_ID,
             "organization_id": DEMO_ORGANIZATION_ID,
             "start_date": START_DATE,
-            "stateful_tables": [],
+            **LOG_FEEDS_UNPACED,
         }
         tap = run_tap(config, workdir)
         result["tap"] = dataclasses.asdict(tap)

@@ -116,6 +116,8 @@ class _WithoutNoise(logging.Filter):
             "Starting incremental sync of '%s' with bookmark value: %s",
             # The listing's last page is empty whenever nothing is new.
             "Pagination stopped after %d pages because no records were found in the last response",
+            # At every start, about how the tap is built, not about what it syncs.
+            "Added '%s' as child stream to '%s'",
         }
     )
 

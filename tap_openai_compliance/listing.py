@@ -13,14 +13,12 @@ import dataclasses
 import datetime
 import re
 import typing as t
-import weakref
 
-import orjson
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
 from tap_openai_compliance.errors import ComplianceTapError
+from tap_openai_compliance.pages import once_per_response, read_page
 from tap_openai_compliance.timestamps import (
     OUT_OF_RANGE,
     OutOfRangeError,
@@ -28,7 +26,7 @@ from tap_openai_compliance.timestamps import (
     latest_trusted,
     parse_timestamp,
 )
-from tap_openai_compliance.wording import MAX_ERROR_BODY_READ, quote_text
+from tap_openai_compliance.wording import shown
 
 if t.TYPE_CHECKING:
     import logging
@@ -47,11 +45,6 @@ ONE_MICROSECOND = datetime.timedelta(microseconds=1)
 # Pages in a row that list no file not handed out before: past this, has_more is not believed.
 MAX_PAGES_WITHOUT_NEW_FILE = 100
 
-# Each page is parsed once, though the stream and the paginator both read it.
-_parsed_pages: weakref.WeakKeyDictionary[requests.Response, dict[str, t.Any]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 class StuckCursorError(ComplianceTapError):
     """More files share one ``end_time`` than the largest page holds."""
@@ -61,28 +54,19 @@ class MalformedListingError(ComplianceTapError):
     """A listing entry the tap cannot tell the file of."""
 
 
+@once_per_response
 def listing_page(response: requests.Response, mask: Masker) -> dict[str, t.Any]:
     """The page's JSON object; a body that is not one is worth another try."""
-    if (page := _parsed_pages.get(response)) is not None:
-        return page
-    raw = response.raw.read(MAX_LISTING_BYTES + 1, decode_content=True)
-    if len(raw) > MAX_LISTING_BYTES:
-        response.close()
-        msg = (
+    body, _ = read_page(
+        response,
+        MAX_LISTING_BYTES,
+        named="the listing",
+        oversize=(
             f"the listing answered more than {MAX_LISTING_BYTES // 2**20} MiB, far more than "
             "a page of log files takes"
-        )
-        raise RetriableAPIError(msg, response)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        # A proxy's error page or a cut body, most likely.
-        quoted = quote_text(raw[:MAX_ERROR_BODY_READ], mask)
-        msg = f"the listing is not a JSON object with a 'data' list: {quoted}"
-        raise RetriableAPIError(msg, response)
-    _parsed_pages[response] = body
+        ),
+        mask=mask,
+    )
     return body
 
 
@@ -140,20 +124,20 @@ def _file_id(value: t.Any) -> str:
         or not value.isprintable()
         or any(char in value for char in "/\\ ")
     ):
-        raise ValueError(f"an entry's id is {_shown(value)}, not a log file id")
+        raise ValueError(f"an entry's id is {shown(value)}, not a log file id")
     return value
 
 
 def _end_time(value: t.Any, name: str = "an entry's end_time") -> datetime.datetime:
     """A date-time of the listing, ``name`` saying which in errors."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} is {_shown(value)}, not a date-time")
+        raise TypeError(f"{name} is {shown(value)}, not a date-time")
     try:
         return parse_timestamp(value)
     except OutOfRangeError:
-        raise ValueError(f"{name} is {_shown(value)}, {OUT_OF_RANGE}") from None
+        raise ValueError(f"{name} is {shown(value)}, {OUT_OF_RANGE}") from None
     except ValueError:
-        raise ValueError(f"{name} is {_shown(value)}, not a date-time") from None
+        raise ValueError(f"{name} is {shown(value)}, not a date-time") from None
 
 
 def _optional(item: dict[str, t.Any], name: str, kind: type[R]) -> R | None:
@@ -162,14 +146,14 @@ def _optional(item: dict[str, t.Any], name: str, kind: type[R]) -> R | None:
     # bool is an int to Python, never a size to the API.
     if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
         return value
-    raise TypeError(f"an entry's {name} is {_shown(value)}, not a {kind.__name__}")
+    raise TypeError(f"an entry's {name} is {shown(value)}, not a {kind.__name__}")
 
 
 def _size(value: t.Any) -> int | None:
     """An entry's file_size: a count of bytes, if given."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return value
-    raise ValueError(f"an entry's file_size is {_shown(value)}, not a size in bytes")
+    raise ValueError(f"an entry's file_size is {shown(value)}, not a size in bytes")
 
 
 def _sha256(value: t.Any) -> str | None:
@@ -177,14 +161,8 @@ def _sha256(value: t.Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not _SHA256.fullmatch(value):
-        raise ValueError(f"an entry's file_sha256 is {_shown(value)}, not a SHA-256")
+        raise ValueError(f"an entry's file_sha256 is {shown(value)}, not a SHA-256")
     return value
-
-
-def _shown(value: t.Any) -> str:
-    """A listing value as quoted in a message: short, on one line."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
 
 
 class ListingPage(t.NamedTuple):
@@ -296,7 +274,7 @@ class LogFilePaginator(BaseAPIPaginator[ListingPage]):
         # was listed, and end in a misleading error.
         if end_time < parse_timestamp(self.current_value.after):
             problem = (
-                f"a page's last_end_time {_shown(last_end_time)} is before the page's own "
+                f"a page's last_end_time {shown(last_end_time)} is before the page's own "
                 f"start, {self.current_value.after}"
             )
             raise malformed_listing(self._subject, problem, self._mask)

@@ -32,7 +32,7 @@ from tap_openai_compliance.timestamps import (
     latest_trusted,
     parse_timestamp,
 )
-from tap_openai_compliance.wording import REDACTED
+from tap_openai_compliance.wording import REDACTED, shown
 
 DEFAULT_API_URL = "https://api.chatgpt.com/v1/compliance"
 # "rate limited to 50 requests per minute per endpoint per API key" (the download endpoint).
@@ -528,17 +528,11 @@ ID_SHAPES = {
 def _id_problems(config: t.Mapping[str, t.Any]) -> list[str]:
     """Ids not of the shape the API gives them: they would address another path, or none."""
     return [
-        f"Setting '{name}' is {_shown(value)}, not {what}: copy it again, without spaces, "
-        "quotes or a path."
+        f"Setting '{name}' is {shown(value, length=60)}, not {what}: copy it again, without "
+        "spaces, quotes or a path."
         for name, (shape, what) in ID_SHAPES.items()
         if (value := config.get(name)) and not (isinstance(value, str) and shape.fullmatch(value))
     ]
-
-
-def _shown(value: t.Any) -> str:
-    """A setting's value as a message quotes it: short, its quotes and spaces visible."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _schema_problems(config: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:

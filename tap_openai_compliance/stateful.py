@@ -18,14 +18,12 @@ from __future__ import annotations
 import logging
 import sys
 import typing as t
-import weakref
 from http import HTTPStatus
 from importlib import resources
 from urllib.parse import quote
 
 import orjson
 from singer_sdk import metrics
-from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
@@ -39,6 +37,7 @@ from tap_openai_compliance.client import (
 )
 from tap_openai_compliance.errors import EXPECTED_STOPS, ComplianceTapError
 from tap_openai_compliance.pacing import Pacer
+from tap_openai_compliance.pages import once_per_response, read_page
 from tap_openai_compliance.records import UNKNOWN_FIELDS, without_nul
 from tap_openai_compliance.run import AccessCheck
 from tap_openai_compliance.tables import (
@@ -53,10 +52,9 @@ from tap_openai_compliance.tables import (
 )
 from tap_openai_compliance.wording import (
     ADMIN_KEYS,
-    MAX_ERROR_BODY_READ,
     Masker,
     http_status,
-    quote_text,
+    shown,
 )
 
 if t.TYPE_CHECKING:
@@ -79,11 +77,6 @@ MAX_PAGE_BYTES = 64 * 2**20
 MAX_ID_LENGTH = 256
 # Every signed file link of the stateful API is a ``download_url`` (GPT and project files).
 DOWNLOAD_URL = "download_url"
-
-# Each page is parsed once, though the stream and the paginator both read it.
-_parsed_pages: weakref.WeakKeyDictionary[requests.Response, dict[str, t.Any]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 class MalformedPageError(ComplianceTapError):
@@ -126,6 +119,7 @@ def child_key(table: Table) -> str | None:
     return keys.pop() if keys else None
 
 
+@once_per_response
 def page_of(
     response: requests.Response, subject: str, mask: Masker, *, replace_nul: bool = True
 ) -> dict[str, t.Any]:
@@ -136,34 +130,25 @@ def page_of(
     With ``replace_nul``, U+0000 in the rows' text becomes U+FFFD (see
     replace_nul_characters): PostgreSQL cannot store it in text or jsonb.
     """
-    if (page := _parsed_pages.get(response)) is not None:
-        return page
-    raw = response.raw.read(MAX_PAGE_BYTES + 1, decode_content=True)
-    if len(raw) > MAX_PAGE_BYTES:
-        response.close()
-        msg = f"the answer is larger than {MAX_PAGE_BYTES // 2**20} MiB, far more than a page"
-        raise RetriableAPIError(msg, response)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-        quoted = quote_text(raw[:MAX_ERROR_BODY_READ], mask)
-        msg = f"the answer is not a JSON object with a 'data' list: {quoted}"
-        raise RetriableAPIError(msg, response)
+    body, raw = read_page(
+        response,
+        MAX_PAGE_BYTES,
+        named="the answer",
+        oversize=f"the answer is larger than {MAX_PAGE_BYTES // 2**20} MiB, far more than a page",
+        mask=mask,
+    )
     if not isinstance(body.get("has_more"), bool):
         # Rows the tap does not see would be marked deleted: it must know the list is whole.
-        raise malformed_page(subject, f"has_more is {_shown(body.get('has_more'))}", mask)
+        raise malformed_page(subject, f"has_more is {shown(body.get('has_more'))}", mask)
     for item in body["data"]:
         if not isinstance(item, dict):
-            raise malformed_page(subject, f"an entry is {_shown(item)}, not an object", mask)
+            raise malformed_page(subject, f"an entry is {shown(item)}, not an object", mask)
         item_id = item.get("id")
         if not isinstance(item_id, str) or not item_id:
-            raise malformed_page(subject, f"an entry's id is {_shown(item_id)}", mask)
+            raise malformed_page(subject, f"an entry's id is {shown(item_id)}", mask)
     if replace_nul and b"\\u0000" in raw:
         # JSON can only hold U+0000 escaped: pages without the escape skip the walk.
         body["data"] = [without_nul(row) for row in body["data"]]
-    _parsed_pages[response] = body
     return body
 
 
@@ -177,16 +162,10 @@ def malformed_page(subject: str, problem: str, mask: Masker) -> MalformedPageErr
     return MalformedPageError(msg)
 
 
-def _shown(value: t.Any) -> str:
-    """A value of a page as quoted in a message: short, on one line."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"
-
-
 def path_segment(value: str, subject: str, mask: Masker) -> str:
     """An id from the API as one segment of a path, or a plain error if it cannot be one."""
     if value in (".", "..") or len(value) > MAX_ID_LENGTH or not value.isprintable():
-        raise malformed_page(subject, f"a parent's id is {_shown(value)}", mask)
+        raise malformed_page(subject, f"a parent's id is {shown(value)}", mask)
     return quote(value, safe="")
 
 
@@ -222,7 +201,7 @@ class StatefulPaginator(BaseAPIPaginator[str | None]):
             problem = (
                 "the API says more rows follow but takes no paging parameter here"
                 if paging is Paging.ONE_PAGE
-                else f"the next page's {paging.parameter} would be {_shown(token)}, "
+                else f"the next page's {paging.parameter} would be {shown(token)}, "
                 "which does not advance"
             )
             raise malformed_page(stream.subject, problem, stream.masker)

@@ -134,6 +134,13 @@ class Masker:
             yield start, end
 
 
+def shown(value: t.Any, length: int = 40) -> str:
+    """A value as a message quotes it: its repr (quotes and spaces visible), cut after
+    ``length`` characters."""
+    text = repr(value)
+    return text if len(text) <= length else text[:length] + "…"
+
+
 def _redact(text: str, spans: Iterable[tuple[int, int]]) -> str:
     """``text`` with each stretch of ``spans`` (merged where they touch) replaced by REDACTED."""
     pieces: list[str] = []

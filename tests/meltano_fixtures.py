@@ -137,6 +137,16 @@ class Project:
 
         return psycopg.connect(self.postgres.conninfo, row_factory=dict_row, autocommit=True)
 
+    def query_each(self, queries: Iterable[str]) -> dict[str, list[dict[str, t.Any]]]:
+        """Each query's rows, run on this project's schema where it names the docs' one."""
+        with self.connect() as conn:
+            return {
+                query: conn.execute(
+                    query.replace("openai_compliance.", f"{self.schema}.")
+                ).fetchall()
+                for query in queries
+            }
+
     def tables(self) -> set[str]:
         """The tables the loads created in this project's schema."""
         with self.connect() as conn:

@@ -48,13 +48,19 @@ def served_rows(data: StatefulWorkspace, name: str) -> dict[tuple[str, ...], dic
     return found
 
 
+def by_primary_key(
+    name: str, rows: list[dict[str, t.Any]], where: str
+) -> dict[tuple[str, ...], dict[str, t.Any]]:
+    """A table's rows by primary key; a repeated key fails, saying ``where`` it repeats."""
+    keys = TABLES[name].keys
+    by_key = {tuple(row[key] for key in keys): row for row in rows}
+    assert len(by_key) == len(rows), f"{name} {where} a key twice"
+    return by_key
+
+
 def synced_rows(run: TapRun, name: str) -> dict[tuple[str, ...], dict[str, t.Any]]:
     """Every record of a table the tap emitted, by primary key; a repeated key fails."""
-    keys = TABLES[name].keys
-    records = run.records(name)
-    by_key = {tuple(record[key] for key in keys): record for record in records}
-    assert len(by_key) == len(records), f"{name} emitted a key twice"
-    return by_key
+    return by_primary_key(name, run.records(name), "emitted")
 
 
 def without_download_urls(value: t.Any) -> t.Any:

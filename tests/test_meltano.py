@@ -568,12 +568,7 @@ def test_the_docs_sql_examples_run_on_what_meltano_yml_loads(project, sandbox):
 
     project.run("sync-postgres")
 
-    with project.connect() as conn:
-        results = [
-            conn.execute(example.replace("openai_compliance.", f"{project.schema}.")).fetchall()
-            for example in examples
-        ]
-    assert all(results), "each example finds rows in the sandbox's data"
-    found = dict(zip(examples, results, strict=True))
+    found = project.query_each(examples)
+    assert all(found.values()), "each example finds rows in the sandbox's data"
     no_actor = next(rows for example, rows in found.items() if "actor IS NULL" in example)
     assert [row["event_id"] for row in no_actor] == ["no-actor"]

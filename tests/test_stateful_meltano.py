@@ -31,7 +31,7 @@ from tap_openai_compliance.sandbox.stateful import (
 from tap_openai_compliance.tables import TABLES
 from tests.meltano_fixtures import END_TO_END
 from tests.meltano_project import PROJECT_ROOT
-from tests.stateful_helpers import served_rows, without_download_urls
+from tests.stateful_helpers import by_primary_key, served_rows, without_download_urls
 from tests.test_meltano import as_loaded
 
 if t.TYPE_CHECKING:
@@ -62,11 +62,7 @@ def data_of(api: FakeComplianceAPI) -> StatefulWorkspace:
 
 def loaded(project: Project, name: str) -> dict[tuple[str, ...], dict[str, t.Any]]:
     """A table's rows by primary key; a repeated key fails."""
-    keys = TABLES[name].keys
-    rows = project.rows(name)
-    by_key = {tuple(row[key] for key in keys): row for row in rows}
-    assert len(by_key) == len(rows), f"{name} holds a key twice"
-    return by_key
+    return by_primary_key(name, project.rows(name), "holds")
 
 
 def as_stored(value: t.Any, sql_type: str) -> t.Any:
@@ -154,14 +150,9 @@ def test_the_docs_sql_examples_of_the_stateful_tables_run_on_what_meltano_yml_lo
     sandbox.stateful.delete_gpt(DEMO_WORKSPACE_ID, DELETED_GPT)
     project.run("sync-postgres")
 
-    with project.connect() as conn:
-        results = [
-            conn.execute(example.replace("openai_compliance.", f"{project.schema}.")).fetchall()
-            for example in examples
-        ]
+    joined = project.query_each(examples)
 
-    assert all(results), "each example finds rows in the sandbox's data"
-    joined = dict(zip(examples, results, strict=True))
+    assert all(joined.values()), "each example finds rows in the sandbox's data"
     logins = next(rows for sql_text, rows in joined.items() if "auth_log" in sql_text)
     assert {row["email"] for row in logins} >= {"priya.raman@example.com"}
     deleted = next(rows for text, rows in joined.items() if "_sdc_deleted_at IS NOT" in text)
